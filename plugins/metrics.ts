@@ -1,0 +1,113 @@
+import fp from 'fastify-plugin'
+import fastifyMetricsModule from 'fastify-metrics'
+import type { IFastifyMetrics } from 'fastify-metrics'
+import { ModelLabels } from '../src/model-labels.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gatewayMetrics: ReturnType<typeof createGatewayMetrics>
+  }
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60]
+
+// fastify-metrics is CommonJS with an `exports.default`; Node's ESM import hands us the whole module object.
+const fastifyMetrics = fastifyMetricsModule.default
+
+const statusClass = (status: number) => `${Math.floor(status / 100)}xx`
+
+/** The gateway's own metric families; every label value comes from a closed set or the bounded model list. */
+function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelLabels) {
+  const upstreamDuration = new client.Histogram({
+    name: 'qwen_gateway_upstream_request_duration_seconds',
+    help: 'Time from sending a request upstream until its answer was complete (streams: until the last event).',
+    labelNames: ['operation', 'model', 'status_class'],
+    buckets: LATENCY_BUCKETS
+  })
+  const timeToFirstToken = new client.Histogram({
+    name: 'qwen_gateway_time_to_first_token_seconds',
+    help: 'Time from receiving a streamed request until the upstream produced its first token.',
+    labelNames: ['model'],
+    buckets: TTFT_BUCKETS
+  })
+  const tokens = new client.Counter({
+    name: 'qwen_gateway_tokens_total',
+    help: 'Tokens reported by the upstream, by type (prompt, completion, cached, reasoning).',
+    labelNames: ['model', 'type']
+  })
+  const upstreamErrors = new client.Counter({
+    name: 'qwen_gateway_upstream_errors_total',
+    help: 'Upstream failures by HTTP status (or network, timeout, stream) and error type.',
+    labelNames: ['status', 'error_type']
+  })
+  const streamsInFlight = new client.Gauge({
+    name: 'qwen_gateway_streams_in_flight',
+    help: 'Streamed answers currently being relayed to clients.'
+  })
+  const requestsInFlight = new client.Gauge({
+    name: 'qwen_gateway_requests_in_flight',
+    help: 'Requests currently being handled.'
+  })
+
+  // Plain counters beside the gauges so /health can read them without going through the registry.
+  const inFlight = { requests: 0, streams: 0 }
+
+  return {
+    models,
+    inFlight: () => ({ ...inFlight }),
+    requestStarted () {
+      inFlight.requests++
+      requestsInFlight.inc()
+    },
+    requestEnded () {
+      inFlight.requests--
+      requestsInFlight.dec()
+    },
+    streamStarted () {
+      inFlight.streams++
+      streamsInFlight.inc()
+    },
+    streamEnded () {
+      inFlight.streams--
+      streamsInFlight.dec()
+    },
+    upstream (operation: string, model: string, status: number, seconds: number) {
+      upstreamDuration.observe({ operation, model: models.label(model), status_class: statusClass(status) }, seconds)
+    },
+    firstToken (model: string, seconds: number) {
+      timeToFirstToken.observe({ model: models.label(model) }, seconds)
+    },
+    tokens (model: string, counts: { prompt: number, completion: number, cached: number, reasoning: number }) {
+      const label = models.label(model)
+      if (counts.prompt) tokens.inc({ model: label, type: 'prompt' }, counts.prompt)
+      if (counts.completion) tokens.inc({ model: label, type: 'completion' }, counts.completion)
+      if (counts.cached) tokens.inc({ model: label, type: 'cached' }, counts.cached)
+      if (counts.reasoning) tokens.inc({ model: label, type: 'reasoning' }, counts.reasoning)
+    },
+    upstreamError (status: number | 'network' | 'timeout' | 'stream', errorType: string) {
+      upstreamErrors.inc({ status: String(status), error_type: errorType })
+    }
+  }
+}
+
+export default fp(async function metrics (fastify) {
+  await fastify.register(fastifyMetrics, {
+    endpoint: '/metrics',
+    // One registry per process: a second app in the same process (tests) starts from a clean slate.
+    clearRegisterOnInit: true,
+    defaultMetrics: { enabled: true },
+    routeMetrics: {
+      // The summary's default name breaks Prometheus naming rules, and a histogram answers the same questions.
+      enabled: { histogram: true, summary: false },
+      registeredRoutesOnly: true,
+      groupStatusCodes: false,
+      routeBlacklist: ['/metrics'],
+      overrides: {
+        histogram: { name: 'http_request_duration_seconds', help: 'HTTP request duration by route template, method and status.', buckets: LATENCY_BUCKETS }
+      }
+    }
+  })
+  const models = new ModelLabels(fastify.config.MODELS)
+  fastify.decorate('gatewayMetrics', createGatewayMetrics(fastify.metrics.client, models))
+}, { name: 'metrics', dependencies: ['config'] })

@@ -1,0 +1,29 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { chatPayload } from '../../src/adapters/chat-request.ts'
+import { ChatStreamHandler } from '../../src/adapters/chat-stream.ts'
+import { abortOnClientClose } from '../../src/http/client-abort.ts'
+import { ChatCompletionRequest } from '../../src/schemas/chat.ts'
+import { sendEventStream } from '../../src/sse/reply.ts'
+
+const chatCompletions: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { chatService, upstream } = fastify
+
+  fastify.post('/v1/chat/completions', { schema: { body: ChatCompletionRequest } }, async function createChatCompletion (request, reply) {
+    const body = request.body
+    const call = {
+      model: body.model,
+      payload: chatPayload(request.rawBody!, body),
+      requestId: request.id,
+      signal: abortOnClientClose(reply.raw).signal,
+      receivedAt: performance.now() - reply.elapsedTime,
+      operation: 'chat' as const
+    }
+    if (body.stream !== true) return chatService.complete(call)
+
+    const includeUsage = body.stream_options?.include_usage === true
+    const relay = await chatService.stream(call, observer => new ChatStreamHandler(includeUsage, observer, upstream.context))
+    return sendEventStream(reply, relay)
+  })
+}
+
+export default chatCompletions

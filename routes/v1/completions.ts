@@ -1,0 +1,53 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import {
+  chatPayloadFor, LegacyStreamHandler, LegacyStreamState, prompts, refuseUnsupported, textCompletion
+} from '../../src/adapters/legacy-completions.ts'
+import { abortOnClientClose } from '../../src/http/client-abort.ts'
+import { CompletionRequest } from '../../src/schemas/completions.ts'
+import { mergeEventStreams } from '../../src/sse/merge.ts'
+import { sendEventStream } from '../../src/sse/reply.ts'
+
+/** Legacy completions, a thin translation over the chat path: one chat call per prompt, answers merged. */
+const completions: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { chatService, upstream } = fastify
+
+  fastify.post('/v1/completions', { schema: { body: CompletionRequest } }, async function createCompletion (request, reply) {
+    const body = request.body
+    const refused = refuseUnsupported(body)
+    if (refused) throw refused
+
+    const stream = body.stream === true
+    const n = body.n ?? 1
+    // One controller for every prompt's call: the client leaving, or one call failing, stops them all.
+    const abort = abortOnClientClose(reply.raw)
+    const receivedAt = performance.now() - reply.elapsedTime
+    const calls = prompts(body).map(prompt => ({
+      model: body.model,
+      payload: chatPayloadFor(body, prompt, stream),
+      requestId: request.id,
+      signal: abort.signal,
+      receivedAt,
+      operation: 'completions' as const
+    }))
+    const all = <T>(tasks: Array<Promise<T>>) => Promise.all(tasks).catch(error => {
+      abort.abort()
+      throw error
+    })
+
+    if (!stream) return textCompletion(await all(calls.map(call => chatService.complete(call))), n)
+
+    const opened = await all(calls.map(call => chatService.openStream(call)))
+    const state = new LegacyStreamState(body.model)
+    const handlers: LegacyStreamHandler[] = []
+    const relays = calls.map((call, p) => chatService.relay(call, opened[p], observer => {
+      const handler = new LegacyStreamHandler(state, p * n, observer, upstream.context)
+      handlers.push(handler)
+      return handler
+    }))
+    const includeUsage = body.stream_options?.include_usage === true
+    const merged = mergeEventStreams(relays, () => state.closing(includeUsage), () => handlers.some(handler => handler.failed))
+    return sendEventStream(reply, merged)
+  })
+}
+
+export default completions

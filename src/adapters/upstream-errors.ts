@@ -1,0 +1,101 @@
+import { GatewayError, typeForStatus } from '../errors.ts'
+
+// DashScope sends errors in three shapes (wire contract §1.8): OpenAI's {"error":{...}}, native unwrapped
+// {"code","message","request_id"}, and HTML pages from its load balancers. vLLM sends
+// {"object":"error","message","type","code":400}; Ollama {"error":"text"}. All become one envelope.
+
+export interface UpstreamContext {
+  host: string
+  keyCount: number
+}
+
+interface Fields {
+  message: string | null
+  type: string | null
+  code: string | null
+  param: string | null
+}
+
+const str = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null)
+
+export function readErrorFields (payload: unknown): Fields | null {
+  if (payload === null || typeof payload !== 'object') return null
+  const body = payload as Record<string, unknown>
+  const inner = body.error
+  if (typeof inner === 'string') return { message: inner, type: null, code: str(body.code), param: null }
+  if (inner && typeof inner === 'object') {
+    const error = inner as Record<string, unknown>
+    return { message: str(error.message), type: str(error.type), code: str(error.code), param: str(error.param) }
+  }
+  if ('message' in body || 'code' in body) {
+    return { message: str(body.message), type: str(body.type), code: str(body.code), param: str(body.param) }
+  }
+  return null
+}
+
+const QUOTA_CODES = /insufficient_quota|AllocationQuota|Arrearage|FreeTierOnly/i
+const CONTEXT_LENGTH = /context_length|Range of input length|maximum context length|too many tokens/i
+
+/** The closed error_type vocabulary used by metrics. */
+export function classify (status: number, fields: Fields): string {
+  const code = fields.code ?? ''
+  if (QUOTA_CODES.test(code)) return 'upstream_quota'
+  if (status === 401 || status === 403) return 'upstream_auth'
+  if (status === 429) return 'upstream_rate_limit'
+  if (status >= 500) return 'upstream_5xx'
+  if (/data_inspection_failed|content_filter/i.test(code)) return 'upstream_content_filter'
+  if (CONTEXT_LENGTH.test(code) || CONTEXT_LENGTH.test(fields.message ?? '')) return 'upstream_context_length'
+  return 'upstream_bad_request'
+}
+
+function describe (status: number, fields: Fields, context: UpstreamContext, errorType: string): string {
+  const said = fields.message ?? `HTTP ${status} without an error message`
+  if (errorType === 'upstream_auth') {
+    const keys = context.keyCount === 0
+      ? 'the gateway has no DASHSCOPE_API_KEY configured'
+      : 'the gateway\'s DASHSCOPE_API_KEY was refused (keys are bound to a region; check DASHSCOPE_BASE_URL)'
+    return `The upstream ${context.host} rejected the gateway's credentials: ${keys}. Upstream said: ${said}`
+  }
+  return fields.message ?? `The upstream ${context.host} answered HTTP ${status}.`
+}
+
+// Retrying cannot fix these, so tell OpenAI SDKs not to (they otherwise retry 429 and 5xx).
+const NOT_RETRYABLE = new Set(['upstream_quota', 'upstream_auth', 'upstream_bad_request', 'upstream_content_filter', 'upstream_context_length'])
+
+export function errorFromUpstream (status: number, fields: Fields | null, context: UpstreamContext, retryAfter?: string): GatewayError {
+  const known = fields ?? { message: null, type: null, code: null, param: null }
+  const errorType = classify(status, known)
+  const headers: Record<string, string> = { 'x-should-retry': NOT_RETRYABLE.has(errorType) ? 'false' : 'true' }
+  if (errorType === 'upstream_rate_limit' && retryAfter) headers['retry-after'] = retryAfter
+  return new GatewayError({
+    statusCode: status >= 400 && status <= 599 ? status : 502,
+    message: describe(status, known, context, errorType),
+    type: errorType === 'upstream_quota' ? 'insufficient_quota' : (known.type ?? typeForStatus(status)),
+    code: known.code,
+    param: known.param,
+    source: 'upstream',
+    headers,
+    errorType
+  })
+}
+
+/** An upstream answer body read as text: JSON error shapes are understood, anything else (HTML) is not echoed. */
+export function errorFromUpstreamBody (status: number, text: string, context: UpstreamContext, retryAfter?: string): GatewayError {
+  let fields: Fields | null = null
+  try {
+    fields = readErrorFields(JSON.parse(text))
+  } catch {
+    // An HTML error page from a load balancer: its markup is no use to an API client.
+  }
+  return errorFromUpstream(status, fields, context, retryAfter)
+}
+
+/** Errors inside a stream carry no HTTP status; DashScope's codes say what kind they are. */
+export function statusForStreamError (code: string | null): number {
+  if (!code) return 500
+  if (QUOTA_CODES.test(code) || /Throttling|limit_requests|rate_limit/i.test(code)) return 429
+  if (/InvalidApiKey|invalid_api_key/i.test(code)) return 401
+  if (/AccessDenied|access_denied/i.test(code)) return 403
+  if (/data_inspection_failed|content_filter|Invalid|context_length/i.test(code)) return 400
+  return 500
+}

@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config.ts'
+import { errorHandler, notFoundHandler } from './error-handler.ts'
+import configPlugin from '../plugins/config.ts'
+import sensible from '../plugins/sensible.ts'
+import metrics from '../plugins/metrics.ts'
+import upstream from '../plugins/upstream.ts'
+import modelCatalog from '../plugins/model-catalog.ts'
+import chatService from '../plugins/chat-service.ts'
+import requestTracking from '../plugins/request-tracking.ts'
+import clientAuth from '../plugins/client-auth.ts'
+import health from '../routes/health.ts'
+import models from '../routes/v1/models.ts'
+import chatCompletions from '../routes/v1/chat-completions.ts'
+import completions from '../routes/v1/completions.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON body exactly as received, so it can go upstream unchanged. */
+    rawBody: Buffer | null
+  }
+}
+
+export interface AppOptions {
+  config: Config
+}
+
+/**
+ * The gateway as one plugin: shared services first, then one plugin per endpoint family. Registered in a
+ * fixed order on purpose: request tracking sees every request, including those the key check refuses.
+ */
+export default async function app (fastify: FastifyInstance, options: AppOptions) {
+  fastify.decorateRequest('rawBody', null)
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, function parseJson (request, body, done) {
+    const raw = body as Buffer
+    request.rawBody = raw
+    if (raw.length === 0) return done(Object.assign(new Error('empty body'), { code: 'FST_ERR_CTP_EMPTY_JSON_BODY', statusCode: 400 }))
+    try {
+      done(null, JSON.parse(raw.toString()))
+    } catch {
+      done(Object.assign(new Error('invalid JSON'), { code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400 }))
+    }
+  })
+
+  // Set before any route plugin is registered: each plugin context keeps the handler it was created with.
+  fastify.setErrorHandler(errorHandler(options.config.BODY_LIMIT))
+  fastify.setNotFoundHandler(notFoundHandler)
+
+  await fastify.register(configPlugin, { config: options.config })
+  await fastify.register(sensible)
+  await fastify.register(metrics)
+  await fastify.register(upstream)
+  await fastify.register(modelCatalog)
+  await fastify.register(chatService)
+  await fastify.register(requestTracking)
+  await fastify.register(clientAuth)
+
+  await fastify.register(health)
+  await fastify.register(models)
+  await fastify.register(chatCompletions)
+  await fastify.register(completions)
+
+}

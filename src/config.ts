@@ -1,0 +1,83 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+// Every setting comes from the environment and is checked here, once, at start.
+// Nothing else in the gateway reads process.env.
+
+const integer = (min: number, max: number, fallback: number, expect: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: fallback, expect })
+
+const csv = (fallback: string, expect: string) => Type.String({ default: fallback, expect })
+
+const ConfigSchema = Type.Object({
+  PORT: integer(0, 65535, 3000, 'an integer port from 0 to 65535'),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0', expect: 'a host name or IP address' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(level => Type.Literal(level)),
+    { default: 'info', expect: 'one of fatal, error, warn, info, debug, trace, silent' }
+  ),
+  DASHSCOPE_API_KEY: csv('', 'one API key, or several separated by commas'),
+  DASHSCOPE_BASE_URL: Type.String({
+    default: 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1',
+    pattern: '^https?://[^\\s/?#]+[^\\s?#]*$',
+    expect: 'an http(s) base URL such as https://dashscope-intl.aliyuncs.com/compatible-mode/v1'
+  }),
+  GATEWAY_API_KEYS: csv('', 'client API keys separated by commas'),
+  BODY_LIMIT: integer(1024, 1024 ** 3, 10 * 1024 * 1024, 'a size in bytes from 1024 to 1073741824'),
+  MODELS: csv(
+    'qwen3-max,qwen-plus,qwen-flash,qwen-turbo,qwen3-coder-plus,qwen3-coder-flash,qwq-plus',
+    'model ids separated by commas'
+  ),
+  MODELS_CACHE_TTL_MS: integer(0, 86_400_000, 60_000, 'milliseconds from 0 to 86400000'),
+  UPSTREAM_CONNECT_TIMEOUT_MS: integer(1, 600_000, 10_000, 'milliseconds from 1 to 600000'),
+  UPSTREAM_HEADERS_TIMEOUT_MS: integer(1, 3_600_000, 300_000, 'milliseconds from 1 to 3600000'),
+  UPSTREAM_BODY_TIMEOUT_MS: integer(1, 3_600_000, 300_000, 'milliseconds from 1 to 3600000'),
+  UPSTREAM_CONNECTIONS: integer(1, 65_536, 256, 'an integer from 1 to 65536'),
+  TRUST_PROXY: Type.Boolean({ default: false, expect: 'true or false' }),
+  SHUTDOWN_GRACE_MS: integer(0, 3_600_000, 30_000, 'milliseconds from 0 to 3600000')
+})
+
+type RawConfig = Static<typeof ConfigSchema>
+
+export interface Config extends Omit<RawConfig, 'DASHSCOPE_API_KEY' | 'GATEWAY_API_KEYS' | 'MODELS'> {
+  DASHSCOPE_API_KEY: string[]
+  GATEWAY_API_KEYS: string[]
+  MODELS: string[]
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+const splitList = (value: string) => value.split(',').map(item => item.trim()).filter(Boolean)
+
+/**
+ * Reads the gateway's settings from an environment object. Unset and empty variables take
+ * their defaults; the first invalid one throws a ConfigError naming it, in one line.
+ */
+export function loadConfig (env: Record<string, string | undefined> = {}): Config {
+  const input: Record<string, unknown> = {}
+  for (const name of Object.keys(ConfigSchema.properties)) {
+    const value = env[name]?.trim()
+    if (value) input[name] = value
+  }
+  const converted = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input))
+  const problem = Value.Errors(ConfigSchema, converted).First()
+  if (problem) throw new ConfigError(describeProblem(problem.path, input))
+
+  const raw = converted as RawConfig
+  return {
+    ...raw,
+    DASHSCOPE_BASE_URL: raw.DASHSCOPE_BASE_URL.replace(/\/+$/, ''),
+    DASHSCOPE_API_KEY: splitList(raw.DASHSCOPE_API_KEY),
+    GATEWAY_API_KEYS: splitList(raw.GATEWAY_API_KEYS),
+    MODELS: splitList(raw.MODELS)
+  }
+}
+
+function describeProblem (path: string, input: Record<string, unknown>): string {
+  const name = path.split('/')[1] ?? path
+  const schema = (ConfigSchema.properties as Record<string, TSchema>)[name]
+  const got = JSON.stringify(String(input[name]))
+  return `Invalid configuration: ${name}=${got} is not valid; expected ${schema?.expect ?? 'a valid value'}`
+}

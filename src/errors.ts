@@ -1,0 +1,132 @@
+// One catalogue of the errors the gateway itself raises, and the OpenAI envelope they become.
+// Upstream errors are mapped into the same class by src/adapters/upstream-errors.ts.
+
+export interface ErrorBody {
+  message: string
+  type: string
+  param: string | null
+  code: string | null
+}
+
+export interface ErrorEnvelope {
+  error: ErrorBody
+}
+
+/** Where an error comes from: the gateway itself or the upstream it called. */
+export type ErrorSource = 'gateway' | 'upstream'
+
+export interface GatewayErrorInit extends Partial<Omit<ErrorBody, 'message'>> {
+  statusCode: number
+  message: string
+  source?: ErrorSource
+  /** Extra response headers, for example retry-after. */
+  headers?: Record<string, string>
+  /** Closed vocabulary for metrics (upstream_auth, upstream_5xx ...). */
+  errorType?: string
+  cause?: unknown
+}
+
+export class GatewayError extends Error {
+  override name = 'GatewayError'
+  readonly statusCode: number
+  readonly type: string
+  readonly param: string | null
+  readonly code: string | null
+  readonly source: ErrorSource
+  readonly headers: Record<string, string>
+  readonly errorType: string
+
+  constructor (init: GatewayErrorInit) {
+    super(init.message, { cause: init.cause })
+    this.statusCode = init.statusCode
+    this.type = init.type ?? typeForStatus(init.statusCode)
+    this.param = init.param ?? null
+    this.code = init.code ?? null
+    this.source = init.source ?? 'gateway'
+    this.headers = init.headers ?? {}
+    this.errorType = init.errorType ?? 'other'
+  }
+
+  toJSON (): ErrorEnvelope {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
+  }
+}
+
+export function typeForStatus (statusCode: number): string {
+  if (statusCode === 401) return 'authentication_error'
+  if (statusCode === 403) return 'permission_error'
+  if (statusCode === 404) return 'not_found_error'
+  if (statusCode === 429) return 'rate_limit_error'
+  if (statusCode >= 500) return 'server_error'
+  return 'invalid_request_error'
+}
+
+export const invalidRequest = (message: string, param: string | null = null, code: string | null = null) =>
+  new GatewayError({ statusCode: 400, type: 'invalid_request_error', message, param, code, errorType: 'client_invalid' })
+
+export const unsupportedParameter = (param: string, why: string) =>
+  invalidRequest(`'${param}' is not supported by this gateway: ${why}`, param, 'unsupported_parameter')
+
+export const invalidClientKey = () => new GatewayError({
+  statusCode: 401,
+  type: 'invalid_request_error',
+  code: 'invalid_api_key',
+  message: 'Missing or invalid API key for this gateway. Send one of the keys in GATEWAY_API_KEYS as "Authorization: Bearer <key>".',
+  errorType: 'client_auth'
+})
+
+export const modelNotFound = (model: string) => new GatewayError({
+  statusCode: 404,
+  type: 'invalid_request_error',
+  param: 'model',
+  code: 'model_not_found',
+  message: `The model '${model}' does not exist or is not served by this gateway.`,
+  errorType: 'client_invalid'
+})
+
+export const routeNotFound = (method: string, url: string) => new GatewayError({
+  statusCode: 404,
+  type: 'invalid_request_error',
+  code: 'unknown_url',
+  message: `Unknown request URL: ${method} ${url.split('?')[0]}. See GET /v1/models, POST /v1/chat/completions and POST /v1/completions.`,
+  errorType: 'client_invalid'
+})
+
+export const upstreamUnreachable = (host: string, cause: unknown) => new GatewayError({
+  statusCode: 502,
+  type: 'server_error',
+  code: 'upstream_unreachable',
+  message: `The upstream ${host} could not be reached.`,
+  source: 'upstream',
+  errorType: 'upstream_network',
+  cause
+})
+
+export const upstreamTimeout = (host: string, phase: 'headers' | 'body' | 'connect', cause: unknown) => new GatewayError({
+  statusCode: 504,
+  type: 'server_error',
+  code: 'upstream_timeout',
+  message: phase === 'body'
+    ? `The upstream ${host} stopped sending data for longer than the idle timeout.`
+    : `The upstream ${host} did not answer in time (${phase} timeout).`,
+  source: 'upstream',
+  errorType: 'upstream_timeout',
+  cause
+})
+
+export const upstreamProtocol = (host: string, what: string) => new GatewayError({
+  statusCode: 502,
+  type: 'server_error',
+  code: 'upstream_protocol_error',
+  message: `The upstream ${host} sent an answer the gateway could not read: ${what}.`,
+  source: 'upstream',
+  errorType: 'upstream_protocol'
+})
+
+export const internalError = () => new GatewayError({
+  statusCode: 500,
+  type: 'server_error',
+  code: 'internal_error',
+  message: 'The gateway hit an internal error. It has been logged; please retry.',
+  errorType: 'gateway_internal'
+})

@@ -1,0 +1,28 @@
+import { randomUUID } from 'node:crypto'
+import { LogController, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config.ts'
+
+/** Fastify's options for the gateway; shared by src/server.ts and the tests so both run the same server. */
+export function serverOptions (config: Config): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      // Headers are not logged by default; should anyone add them, credentials stay out.
+      redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' }
+    },
+    // One line per request, written by plugins/request-tracking.ts, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    bodyLimit: config.BODY_LIMIT,
+    trustProxy: config.TRUST_PROXY,
+    return503OnClosing: true,
+    // Receiving a request may take a while for a 10 MiB agent prompt; answers (streams) have no server deadline.
+    requestTimeout: 120_000,
+    // Longer than nginx's upstream keepalive_timeout (60 s), so nginx never reuses a socket we are closing.
+    keepAliveTimeout: 72_000,
+    ajv: {
+      // OpenAI does not coerce types; `"temperature": "1"` is a 400 there and must be one here.
+      customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false, verbose: true }
+    }
+  }
+}

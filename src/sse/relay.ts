@@ -1,0 +1,122 @@
+import { Readable } from 'node:stream'
+
+/**
+ * Decides, frame by frame, what of an upstream event stream reaches the client.
+ * A frame is one whole SSE event including its blank-line terminator.
+ */
+export interface FrameHandler {
+  /** undefined passes the frame's bytes through untouched; null drops it; anything else replaces it. */
+  frame (frame: Buffer): Buffer | string | null | undefined
+  /** The upstream ended normally; what to append (for example the [DONE] it forgot). */
+  end (): Buffer | string | null
+  /** The upstream failed mid-stream; the error event to send before closing. */
+  fail (error: Error): Buffer | string
+  /** Set by the handler once the stream is complete ([DONE] or an error event): the rest is discarded. */
+  readonly done: boolean
+}
+
+const LF = 10
+const CR = 13
+
+/** Offset just past the first blank line at or after `from`, or -1. Handles \n\n and \r\n\r\n endings. */
+export function frameEnd (buf: Buffer, from: number): number {
+  let i = buf.indexOf(LF, from)
+  while (i !== -1) {
+    const next = buf[i + 1]
+    if (next === LF) return i + 2
+    if (next === CR && buf[i + 2] === LF) return i + 3
+    i = buf.indexOf(LF, i + 1)
+  }
+  return -1
+}
+
+/**
+ * Relays an upstream SSE body to the client as bytes arrive. Complete frames the handler leaves alone are
+ * forwarded as the very buffers undici produced, without decoding; only an event split across reads waits
+ * for its remainder. Backpressure flows to the upstream socket, and destroying the relay (the client went
+ * away) destroys the upstream body, which aborts the upstream request.
+ */
+export class SseRelay extends Readable {
+  readonly #source: Readable
+  readonly #handler: FrameHandler
+  #pending: Buffer | null = null
+  #finished = false
+
+  constructor (source: Readable, handler: FrameHandler) {
+    super()
+    this.#source = source
+    this.#handler = handler
+    source.on('data', (chunk: Buffer) => this.#onData(chunk))
+    source.once('end', () => this.#onEnd())
+    source.once('error', (error: Error) => this.#onError(error))
+  }
+
+  override _read (): void {
+    this.#source.resume()
+  }
+
+  override _destroy (error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#finished = true
+    if (!this.#source.destroyed) this.#source.destroy()
+    callback(error)
+  }
+
+  #onData (chunk: Buffer): void {
+    if (this.#finished) return // after [DONE]: drain quietly so the upstream connection can be reused
+    const buf = this.#pending === null ? chunk : Buffer.concat([this.#pending, chunk])
+    this.#pending = null
+    const handler = this.#handler
+    let start = 0
+    let flushedTo = 0
+    let parts: Array<Buffer | string> | null = null
+    let end: number
+    while (!handler.done && (end = frameEnd(buf, start)) !== -1) {
+      const result = handler.frame(buf.subarray(start, end))
+      if (result !== undefined) {
+        parts ??= []
+        if (start > flushedTo) parts.push(buf.subarray(flushedTo, start))
+        if (result !== null) parts.push(result)
+        flushedTo = end
+      }
+      start = end
+    }
+    if (!handler.done && start < buf.length) this.#pending = buf.subarray(start)
+
+    let more = true
+    if (parts === null) {
+      if (start > 0) more = this.push(start === buf.length ? buf : buf.subarray(0, start))
+    } else {
+      if (start > flushedTo) parts.push(buf.subarray(flushedTo, start))
+      if (parts.length > 0) more = this.push(parts.length === 1 ? parts[0] : Buffer.concat(parts.map(toBuffer)))
+    }
+    if (handler.done) this.#close(null)
+    else if (!more) this.#source.pause()
+  }
+
+  #onEnd (): void {
+    if (this.#finished) return
+    if (this.#pending !== null) {
+      // The last event had no blank line after it: treat the end of the body as its terminator.
+      const last = Buffer.concat([this.#pending, Buffer.from('\n\n')])
+      this.#pending = null
+      this.#onData(last)
+      if (this.#finished) return
+    }
+    this.#close(this.#handler.end())
+  }
+
+  #onError (error: Error): void {
+    if (this.#finished || this.destroyed) return
+    this.#close(this.#handler.fail(error))
+  }
+
+  #close (tail: Buffer | string | null): void {
+    if (this.#finished) return
+    this.#finished = true
+    if (tail !== null) this.push(tail)
+    this.push(null)
+    this.#source.resume()
+  }
+}
+
+const toBuffer = (part: Buffer | string) => (typeof part === 'string' ? Buffer.from(part) : part)

@@ -1,0 +1,50 @@
+import type { FastifySchemaValidationError } from 'fastify/types/schema.js'
+import { invalidRequest, type GatewayError } from './errors.ts'
+
+// Ajv reports `/messages/0/role`; OpenAI names the same field `messages[0].role`.
+export function paramFromPath (instancePath: string, missing?: string): string | null {
+  const parts = instancePath.split('/').slice(1)
+  if (missing) parts.push(missing)
+  let param = ''
+  for (const part of parts) {
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~')
+    param += /^\d+$/.test(key) ? `[${key}]` : (param ? `.${key}` : key)
+  }
+  return param || null
+}
+
+interface VerboseError extends FastifySchemaValidationError {
+  parentSchema?: { description?: string }
+}
+
+// With allErrors off Ajv stops at the first failing keyword, except inside anyOf where it also lists
+// each branch's failure; the anyOf error itself says most about what the client should send.
+function pickError (errors: VerboseError[]): VerboseError {
+  return errors.find(error => error.keyword === 'anyOf') ?? errors[0]
+}
+
+function explain (error: VerboseError): string {
+  const params = error.params as Record<string, unknown>
+  switch (error.keyword) {
+    case 'anyOf':
+    case 'oneOf':
+      return error.parentSchema?.description ? `must be ${error.parentSchema.description}` : 'has an unsupported shape'
+    case 'enum':
+      return `must be one of ${(params.allowedValues as unknown[]).map(value => JSON.stringify(value)).join(', ')}`
+    case 'const':
+      return `must be ${JSON.stringify(params.allowedValue)}`
+    default:
+      return error.message ?? 'is invalid'
+  }
+}
+
+export function fromValidationErrors (errors: FastifySchemaValidationError[], context: string): GatewayError {
+  const error = pickError(errors as VerboseError[])
+  const missing = error.keyword === 'required' ? String((error.params as { missingProperty: string }).missingProperty) : undefined
+  const param = paramFromPath(error.instancePath, missing)
+  const where = context === 'body' ? '' : ` in the ${context}`
+  if (missing) return invalidRequest(`Missing required parameter: '${param}'${where}.`, param, 'missing_required_parameter')
+  if (!param && context === 'body') return invalidRequest('The request body must be a JSON object, sent with "Content-Type: application/json".', null, 'invalid_type')
+  if (!param) return invalidRequest(`The request ${context} ${explain(error)}.`, null, 'invalid_type')
+  return invalidRequest(`Invalid value for '${param}'${where}: ${explain(error)}.`, param, error.keyword === 'type' ? 'invalid_type' : 'invalid_value')
+}

@@ -1,0 +1,173 @@
+import t from 'tap'
+import type { Test } from 'tap'
+import { startSimulator } from './index.ts'
+import type { Simulator, SimulatorOptions } from './index.ts'
+
+const messages = [{ role: 'user', content: 'ping é' }]
+
+async function start (t: Test, options?: SimulatorOptions): Promise<Simulator> {
+  const sim = await startSimulator(options)
+  t.teardown(() => sim.close())
+  return sim
+}
+
+function chat (sim: Simulator, body: Record<string, unknown>, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${sim.url}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...init
+  })
+}
+
+async function json (res: Response): Promise<any> {
+  return await res.json()
+}
+
+/** `data:` payloads of an SSE body, in order. */
+function dataLines (text: string): string[] {
+  return text.split(/\r?\n\r?\n/).flatMap((block) => block.split(/\r?\n/))
+    .filter((line) => line.startsWith('data: ')).map((line) => line.slice('data: '.length))
+}
+
+t.test('non-stream answer has the DashScope JSON shape', async (t) => {
+  const sim = await start(t)
+  const res = await chat(sim, { model: 'qwen-plus', messages, n: 2, sim: { reply: 'Hi there', usage: { cached_tokens: 1 } } })
+  t.equal(res.status, 200)
+  const requestId = res.headers.get('x-request-id')
+  t.match(requestId, /^[0-9a-f-]{36}$/)
+  t.equal(res.headers.get('server'), 'istio-envoy')
+  t.notOk([...res.headers.keys()].some((name) => name.startsWith('x-ratelimit')))
+  const body = await json(res)
+  t.same(body, {
+    id: `chatcmpl-${requestId}`,
+    object: 'chat.completion',
+    created: body.created,
+    model: 'qwen-plus',
+    system_fingerprint: null,
+    choices: [0, 1].map((index) => ({
+      index,
+      finish_reason: 'stop',
+      logprobs: null,
+      message: { role: 'assistant', content: 'Hi there' }
+    })),
+    usage: { prompt_tokens: 2, completion_tokens: 4, total_tokens: 6, prompt_tokens_details: { cached_tokens: 1 } }
+  })
+  t.ok(Number.isInteger(body.created))
+  t.equal(sim.requests[0].body.sim.reply, 'Hi there')
+  t.ok((await sim.waitFor('finished')).finishedAt)
+})
+
+t.test('stream framing, role chunk, usage chunk and [DONE]', async (t) => {
+  const sim = await start(t)
+  const reply = 'Stream 😀 me, é'
+  const res = await chat(sim, { model: 'qwen-flash', messages, stream: true, stream_options: { include_usage: true }, sim: { reply, chunkSize: 3 } })
+  t.equal(res.headers.get('content-type'), 'text/event-stream;charset=UTF-8')
+  const text = await res.text()
+  t.notMatch(text, /^event:/m, 'no event: lines on success')
+  const data = dataLines(text)
+  t.equal(data.at(-1), '[DONE]')
+  const chunks = data.slice(0, -1).map((line) => JSON.parse(line))
+  const usage = chunks.pop()
+  const id = `chatcmpl-${res.headers.get('x-request-id')}`
+  t.same(chunks[0].choices[0].delta, { role: 'assistant', content: '' })
+  t.ok(chunks.every((chunk) => chunk.id === id && chunk.usage === null && chunk.object === 'chat.completion.chunk'))
+  t.ok(chunks.slice(1).every((chunk) => !('role' in chunk.choices[0].delta)), 'role only in the first chunk')
+  t.equal(chunks.map((chunk) => chunk.choices[0].delta.content).join(''), reply)
+  t.equal(chunks.at(-1).choices[0].finish_reason, 'stop')
+  t.same(usage, {
+    id,
+    object: 'chat.completion.chunk',
+    created: chunks[0].created,
+    model: 'qwen-flash',
+    choices: [],
+    usage: { prompt_tokens: 2, completion_tokens: 5, total_tokens: 7, completion_tokens_details: null, prompt_tokens_details: { cached_tokens: 0 } }
+  })
+
+  const plain = dataLines(await (await chat(sim, { model: 'qwen-flash', messages, stream: true })).text())
+  t.notOk(plain.some((line) => line.includes('"choices":[]')), 'no usage chunk without include_usage')
+})
+
+t.test('split JSON writes still carry the exact text', async (t) => {
+  const sim = await start(t)
+  const res = await chat(sim, { model: 'qwen-plus', messages, stream: true, sim: { reply: 'é😀 ok', framing: { splitJson: true, crlf: true } } })
+  const chunks = dataLines(await res.text()).slice(0, -1).map((line) => JSON.parse(line))
+  t.equal(chunks.map((chunk) => chunk.choices[0].delta.content).join(''), 'é😀 ok')
+})
+
+t.test('tool-call stream has the DashScope quirks', async (t) => {
+  const sim = await start(t)
+  const toolCalls = [{ name: 'read_file', arguments: '{"path": "a.ts"}' }, { name: 'list', arguments: '{}' }]
+  const res = await chat(sim, { model: 'qwen-plus', messages, stream: true, sim: { toolCalls } })
+  const chunks = dataLines(await res.text()).slice(0, -1).map((line) => JSON.parse(line))
+  const choices = chunks.map((chunk) => chunk.choices[0])
+  const first = choices[0].delta
+  t.equal(first.role, 'assistant')
+  t.equal(first.content, null)
+  t.match(first.tool_calls[0], { index: 0, type: 'function', function: { name: 'read_file', arguments: '{"path": ' } })
+  t.match(first.tool_calls[0].id, /^call_[0-9a-f]{22}$/)
+  t.same(choices[1].delta.tool_calls[0], { index: 0, id: '', type: 'function', function: { arguments: '"a.ts"}' } })
+  t.match(choices[2].delta.tool_calls[0], { index: 1, function: { name: 'list', arguments: '{}' } })
+  t.same(choices[3], { delta: { tool_calls: [{ index: 1, id: '', type: 'function', function: { arguments: null } }] }, index: 0 })
+  t.same(choices[4], { index: 0, delta: {}, logprobs: null, finish_reason: 'tool_calls' })
+  t.equal(choices.length, 5)
+
+  const [choice] = (await json(await chat(sim, { model: 'qwen-plus', messages, sim: { toolCalls } }))).choices
+  t.equal(choice.message.content, '')
+  t.equal(choice.finish_reason, 'tool_calls')
+  t.same(choice.message.tool_calls.map((call: any) => call.function), toolCalls)
+})
+
+t.test('error bodies and auth', async (t) => {
+  const sim = await start(t, { apiKeys: ['sk-good'] })
+  const auth = { 'content-type': 'application/json', authorization: 'Bearer sk-good' }
+  const denied = await chat(sim, { model: 'qwen-plus', messages })
+  t.equal(denied.status, 401)
+  t.match(await json(denied), { error: { code: 'invalid_api_key', type: 'invalid_request_error', param: null }, request_id: denied.headers.get('x-request-id') })
+
+  const quota = await chat(sim, { model: 'qwen-plus', messages, sim: { error: 'allocation_quota_unwrapped' } }, { headers: auth })
+  t.equal(quota.status, 429)
+  t.equal(quota.headers.get('retry-after'), null)
+  t.same(Object.keys(await json(quota)), ['code', 'message', 'request_id'])
+
+  const unknown = await chat(sim, { model: 'qwen-nope', messages }, { headers: auth })
+  t.equal(unknown.status, 404)
+  t.same((await json(unknown)).error, {
+    message: 'The model `qwen-nope` does not exist or you do not have access to it.',
+    type: 'invalid_request_error',
+    param: null,
+    code: 'model_not_found'
+  })
+
+  const html = await chat(sim, { model: 'qwen-plus', messages, sim: { error: 'bad_gateway_html' } }, { headers: auth })
+  t.equal(html.status, 502)
+  t.equal(html.headers.get('content-type'), 'text/html')
+  t.match(await html.text(), /<html>/)
+})
+
+t.test('a stall ended by the client emits client-closed', async (t) => {
+  const sim = await start(t)
+  const controller = new AbortController()
+  const pending = chat(sim, { model: 'qwen-plus', messages, stream: true, sim: { stall: 'headers' } }, { signal: controller.signal })
+  pending.catch(() => {})
+  await sim.waitFor('request')
+  controller.abort()
+  const rec = await sim.waitFor('client-closed')
+  t.ok(rec.clientClosedAt !== undefined && rec.clientClosedAt >= rec.startedAt)
+  t.equal(rec.firstByteAt, undefined)
+  t.equal(rec.finishedAt, undefined)
+  await t.rejects(pending)
+})
+
+t.test('close() ends a stalled stream without hanging', async (t) => {
+  const sim = await startSimulator()
+  const res = await chat(sim, { model: 'qwen-plus', messages, stream: true, sim: { stall: 'after_first' } })
+  const reader = res.body!.getReader()
+  const first = new TextDecoder().decode((await reader.read()).value)
+  t.match(first, /"role":"assistant"/)
+  const started = performance.now()
+  await sim.close()
+  t.ok(performance.now() - started < 500, 'close() returned quickly')
+  await t.rejects(reader.read(), 'the client sees the stream cut')
+  t.equal(sim.requests[0].clientClosedAt, undefined, 'not reported as a client close')
+})

@@ -1,0 +1,98 @@
+import type { EventEmitter } from 'node:events'
+import type { IncomingHttpHeaders } from 'node:http'
+
+/** Pre-stream DashScope errors (wire contract 1.8 and 5). */
+export type ErrorName =
+  | 'invalid_api_key'
+  | 'invalid_api_key_unwrapped'
+  | 'access_denied'
+  | 'limit_requests'
+  | 'rate_quota'
+  | 'allocation_quota'
+  | 'allocation_quota_unwrapped'
+  | 'data_inspection_failed'
+  | 'arrearage'
+  | 'context_overflow'
+  | 'model_not_found'
+  | 'internal_error'
+  | 'bad_gateway_html'
+  | 'service_unavailable_html'
+
+export interface Framing {
+  noDone?: boolean
+  dataAfterDone?: boolean
+  crlf?: boolean
+  splitJson?: boolean
+  batched?: boolean
+  comments?: boolean
+  extraNulls?: boolean
+  cumulative?: boolean
+}
+
+export interface ToolCallSpec {
+  name: string
+  arguments: string
+}
+
+export interface Scenario {
+  reply?: string
+  chunkSize?: number
+  ttfbMs?: number
+  firstChunkDelayMs?: number
+  intervalMs?: number
+  reasoning?: string
+  reasoningField?: 'reasoning_content' | 'reasoning'
+  toolCalls?: ToolCallSpec[]
+  toolCallQuirks?: boolean
+  error?: ErrorName
+  retryAfter?: number
+  midStream?: 'inspection' | 'event_error' | 'reset'
+  midStreamAfter?: number
+  resetBeforeHeaders?: boolean
+  stall?: 'headers' | 'after_first'
+  framing?: Framing
+  noUsage?: boolean
+  usage?: { prompt_tokens?: number, completion_tokens?: number, cached_tokens?: number }
+}
+
+export interface SimulatorOptions {
+  apiKeys?: string[]
+  models?: string[]
+  modelsStatus?: number
+  strictModels?: boolean
+  defaults?: Scenario
+  host?: string
+  port?: number
+}
+
+export interface RecordedRequest {
+  method: string
+  path: string
+  headers: IncomingHttpHeaders
+  raw: string
+  body: any
+  startedAt: number
+  firstByteAt?: number
+  finishedAt?: number
+  clientClosedAt?: number
+}
+
+export type SimulatorEvent = 'request' | 'client-closed' | 'finished'
+
+export interface Simulator {
+  url: string
+  origin: string
+  requests: RecordedRequest[]
+  events: EventEmitter
+  waitFor (event: SimulatorEvent, timeoutMs?: number): Promise<RecordedRequest>
+  close (): Promise<void>
+}
+
+/** Options after defaults were applied. */
+export interface SimulatorConfig {
+  apiKeys: string[]
+  models: string[]
+  modelsStatus?: number
+  strictModels: boolean
+  defaults: Scenario
+}
