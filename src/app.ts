@@ -60,5 +60,4 @@ export default async function app (fastify: FastifyInstance, options: AppOptions
   await fastify.register(models)
   await fastify.register(chatCompletions)
   await fastify.register(completions)
-
 }

@@ -2,13 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { chatPayload } from '../../src/adapters/chat-request.ts'
 import { ChatStreamHandler } from '../../src/adapters/chat-stream.ts'
 import { abortOnClientClose } from '../../src/http/client-abort.ts'
-import { ChatCompletionRequest } from '../../src/schemas/chat.ts'
+import { ChatCompletionRequestSchema } from '../../src/schemas/chat.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
 
 const chatCompletions: FastifyPluginAsyncTypebox = async function (fastify) {
   const { chatService, upstream } = fastify
 
-  fastify.post('/v1/chat/completions', { schema: { body: ChatCompletionRequest } }, async function createChatCompletion (request, reply) {
+  fastify.post('/v1/chat/completions', { schema: { body: ChatCompletionRequestSchema } }, async function createChatCompletion (request, reply) {
     const body = request.body
     const call = {
       model: body.model,

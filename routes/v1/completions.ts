@@ -3,7 +3,7 @@ import {
   chatPayloadFor, LegacyStreamHandler, LegacyStreamState, prompts, refuseUnsupported, textCompletion
 } from '../../src/adapters/legacy-completions.ts'
 import { abortOnClientClose } from '../../src/http/client-abort.ts'
-import { CompletionRequest } from '../../src/schemas/completions.ts'
+import { CompletionRequestSchema } from '../../src/schemas/completions.ts'
 import { mergeEventStreams } from '../../src/sse/merge.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
 
@@ -11,7 +11,7 @@ import { sendEventStream } from '../../src/sse/reply.ts'
 const completions: FastifyPluginAsyncTypebox = async function (fastify) {
   const { chatService, upstream } = fastify
 
-  fastify.post('/v1/completions', { schema: { body: CompletionRequest } }, async function createCompletion (request, reply) {
+  fastify.post('/v1/completions', { schema: { body: CompletionRequestSchema } }, async function createCompletion (request, reply) {
     const body = request.body
     const refused = refuseUnsupported(body)
     if (refused) throw refused

@@ -41,7 +41,7 @@ const Tool = Type.Object({
   }, Open))
 }, Open)
 
-export const ChatCompletionRequest = Type.Object({
+export const ChatCompletionRequestSchema = Type.Object({
   model: Type.String(),
   messages: Type.Array(ChatMessage, { minItems: 1 }),
   ...SamplingSchema,
@@ -59,4 +59,4 @@ export const ChatCompletionRequest = Type.Object({
   store: Nullable(Type.Boolean(), 'true, false or null')
 }, Open)
 
-export type ChatCompletionRequest = Static<typeof ChatCompletionRequest>
+export type ChatCompletionRequest = Static<typeof ChatCompletionRequestSchema>

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Nullable, Open, SamplingSchema } from './common.ts'
 
-export const CompletionRequest = Type.Object({
+export const CompletionRequestSchema = Type.Object({
   model: Type.String(),
   prompt: Type.Union([
     Type.String(),
@@ -15,4 +15,4 @@ export const CompletionRequest = Type.Object({
   logit_bias: Nullable(Type.Object({}, Open), 'an object, or null')
 }, Open)
 
-export type CompletionRequest = Static<typeof CompletionRequest>
+export type CompletionRequest = Static<typeof CompletionRequestSchema>

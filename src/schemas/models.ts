@@ -1,16 +1,16 @@
 import { Type, type Static } from '@sinclair/typebox'
 
-export const Model = Type.Object({
+export const ModelSchema = Type.Object({
   id: Type.String(),
   object: Type.Literal('model'),
   created: Type.Integer(),
   owned_by: Type.String()
 })
 
-export const ModelList = Type.Object({
+export const ModelListSchema = Type.Object({
   object: Type.Literal('list'),
-  data: Type.Array(Model)
+  data: Type.Array(ModelSchema)
 })
 
-export type Model = Static<typeof Model>
-export type ModelList = Static<typeof ModelList>
+export type Model = Static<typeof ModelSchema>
+export type ModelList = Static<typeof ModelListSchema>
