@@ -35,9 +35,11 @@ const isEventStream = (type: unknown) => typeof type === 'string' && type.starts
  * and its accounting (latency, time to first token, tokens, upstream errors) recorded in one place.
  */
 export function createChatService (upstream: UpstreamClient, metrics: Metrics) {
-  function recordFailure (call: ChatCall, error: GatewayError, sentAt: number) {
-    const status = error.source === 'upstream' && error.errorType.startsWith('upstream_') ? error.statusCode : 0
-    metrics.upstreamError(error.errorType === 'upstream_timeout' ? 'timeout' : error.errorType === 'upstream_network' ? 'network' : status, error.errorType)
+  function recordFailure (call: ChatCall, error: GatewayError, sentAt: number, midStream = false) {
+    const status = midStream
+      ? 'stream'
+      : error.errorType === 'upstream_timeout' ? 'timeout' : error.errorType === 'upstream_network' ? 'network' : error.statusCode
+    metrics.upstreamError(status, error.errorType)
     metrics.upstream(call.operation, call.model, error.statusCode, seconds(sentAt))
   }
 
@@ -102,7 +104,7 @@ export function createChatService (upstream: UpstreamClient, metrics: Metrics) {
     metrics.streamStarted()
     relayed.once('close', () => {
       metrics.streamEnded()
-      if (failed) recordFailure(call, failed, opened.sentAt)
+      if (failed) recordFailure(call, failed, opened.sentAt, true)
       else if (!call.signal.aborted) metrics.upstream(call.operation, call.model, 200, seconds(opened.sentAt))
     })
     return relayed

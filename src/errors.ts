@@ -102,6 +102,16 @@ export const upstreamUnreachable = (host: string, cause: unknown) => new Gateway
   cause
 })
 
+export const upstreamConnectionLost = (host: string, cause: unknown) => new GatewayError({
+  statusCode: 502,
+  type: 'server_error',
+  code: 'upstream_connection_lost',
+  message: `The connection to the upstream ${host} broke in the middle of the answer.`,
+  source: 'upstream',
+  errorType: 'upstream_network',
+  cause
+})
+
 export const upstreamTimeout = (host: string, phase: 'headers' | 'body' | 'connect', cause: unknown) => new GatewayError({
   statusCode: 504,
   type: 'server_error',

@@ -2,7 +2,7 @@ import type { GatewayError } from '../errors.ts'
 import type { FrameHandler } from '../sse/relay.ts'
 import { DONE_EVENT, dataEvent, parseEvent } from '../sse/event.ts'
 import { errorFromUpstream, readErrorFields, statusForStreamError, type UpstreamContext } from './upstream-errors.ts'
-import { fromUndiciError } from './upstream-failures.ts'
+import { fromMidStreamError } from './upstream-failures.ts'
 import type { Usage } from './usage.ts'
 
 export interface StreamObserver {
@@ -57,7 +57,7 @@ export class ChatStreamHandler implements FrameHandler {
   }
 
   fail (error: Error): string {
-    return this.#fail(fromUndiciError(error, this.#context.host))
+    return this.#fail(fromMidStreamError(error, this.#context.host))
   }
 
   #fail (error: GatewayError): string {

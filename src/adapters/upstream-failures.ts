@@ -1,5 +1,5 @@
 import { errors } from 'undici'
-import { GatewayError, upstreamProtocol, upstreamTimeout, upstreamUnreachable } from '../errors.ts'
+import { GatewayError, upstreamConnectionLost, upstreamProtocol, upstreamTimeout, upstreamUnreachable } from '../errors.ts'
 
 /** Maps what undici throws (timeouts, refused or reset connections) to the status a client should see. */
 export function fromUndiciError (error: unknown, host: string): GatewayError {
@@ -15,4 +15,10 @@ export function fromUndiciError (error: unknown, host: string): GatewayError {
 export function isAbort (error: unknown): boolean {
   return error instanceof errors.RequestAbortedError ||
     (error instanceof Error && error.name === 'AbortError')
+}
+
+/** A failure after the upstream had started answering: only a timeout or a broken connection is left. */
+export function fromMidStreamError (error: unknown, host: string): GatewayError {
+  if (error instanceof errors.BodyTimeoutError) return upstreamTimeout(host, 'body', error)
+  return upstreamConnectionLost(host, error)
 }

@@ -93,7 +93,7 @@ t.test('errors after the stream began are one error event, then a clean close wi
   const scenarios: Array<[object, string]> = [
     [{ midStream: 'inspection' }, 'data_inspection_failed'],
     [{ midStream: 'event_error' }, 'Throttling.AllocationQuota'],
-    [{ midStream: 'reset' }, 'upstream_unreachable'],
+    [{ midStream: 'reset' }, 'upstream_connection_lost'],
     [{ stall: 'after_first' }, 'upstream_timeout']
   ]
   for (const [sim, code] of scenarios) {

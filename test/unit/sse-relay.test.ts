@@ -149,7 +149,7 @@ t.test('an upstream failure mid-stream becomes an error event', async t => {
   const [obs, seen] = observer()
   const out = await relay([chunk({ content: 'Hi' })], new ChatStreamHandler(true, obs, context), new Error('socket hang up'))
   const events = out.trim().split('\n\n')
-  t.equal(JSON.parse(events.at(-1)!.slice(6)).error.code, 'upstream_unreachable')
+  t.equal(JSON.parse(events.at(-1)!.slice(6)).error.code, 'upstream_connection_lost')
   t.equal(seen.errors.length, 1)
 })
 
