@@ -108,6 +108,8 @@ export default fp(async function metrics (fastify) {
       }
     }
   })
+  // fastify-metrics registers its summary even when it is switched off; an empty family would still be exported.
+  fastify.metrics.client.register.removeSingleMetric('http_request_summary_seconds')
   const models = new ModelLabels(fastify.config.MODELS)
   fastify.decorate('gatewayMetrics', createGatewayMetrics(fastify.metrics.client, models))
 }, { name: 'metrics', dependencies: ['config'] })

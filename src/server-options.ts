@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import { LogController, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
+
+// nginx (or another proxy) may already have named the request; keep its id when it is a plain token, so one id
+// follows the request through every log. Anything else is replaced: ids end up in logs and upstream headers.
+const SAFE_REQUEST_ID = /^[\w.:@-]{1,128}$/
+
+function requestId (request: IncomingMessage): string {
+  const inbound = request.headers['x-request-id']
+  return typeof inbound === 'string' && SAFE_REQUEST_ID.test(inbound) ? inbound : randomUUID()
+}
 
 /** Fastify's options for the gateway; shared by src/server.ts and the tests so both run the same server. */
 export function serverOptions (config: Config): FastifyServerOptions {
@@ -12,7 +22,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
     },
     // One line per request, written by plugins/request-tracking.ts, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: () => randomUUID(),
+    genReqId: requestId,
     bodyLimit: config.BODY_LIMIT,
     trustProxy: config.TRUST_PROXY,
     return503OnClosing: true,

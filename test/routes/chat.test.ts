@@ -104,3 +104,14 @@ t.test('an upstream that forgets [DONE], or sends data after it, still gives a c
     t.equal(events.filter(event => event.data === '[DONE]').length, 1)
   }
 })
+
+t.test('a proxy\'s request id is kept when it is a plain token, replaced otherwise', async t => {
+  const { baseURL, sim } = await startStack(t)
+  const kept = await postJson(`${baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('x') }, { 'x-request-id': 'nginx-4f2a.9' })
+  await kept.text()
+  t.equal(kept.headers.get('x-request-id'), 'nginx-4f2a.9')
+  t.equal(sim.requests.at(-1)?.headers['x-request-id'], 'nginx-4f2a.9')
+  const replaced = await postJson(`${baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('x') }, { 'x-request-id': 'bad id <script>' })
+  await replaced.text()
+  t.match(replaced.headers.get('x-request-id'), /^[0-9a-f-]{36}$/)
+})

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { build } from '../helper.ts'
 
 // No upstream is reachable from these tests: a request that passes validation would fail later with a 502,
@@ -7,12 +7,12 @@ const NO_UPSTREAM = { DASHSCOPE_BASE_URL: 'http://127.0.0.1:9/v1', UPSTREAM_CONN
 
 const valid = { model: 'qwen-plus', messages: [{ role: 'user', content: 'hi' }] }
 
-async function post (t: Tap.Test, payload: unknown, url = '/v1/chat/completions', env = {}) {
+async function post (t: Test, payload: unknown, url = '/v1/chat/completions', env = {}) {
   const app = await build(t, { ...NO_UPSTREAM, ...env })
   return app.inject({ method: 'POST', url, payload: payload as object })
 }
 
-function assertEnvelope (t: Tap.Test, res: { statusCode: number, headers: Record<string, unknown>, json: () => any }, status: number, param: string | null) {
+function assertEnvelope (t: Test, res: { statusCode: number, headers: Record<string, unknown>, json: () => any }, status: number, param: string | null) {
   t.equal(res.statusCode, status)
   t.match(res.headers['content-type'], /^application\/json/)
   const body = res.json()
