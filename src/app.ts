@@ -9,6 +9,7 @@ import modelCatalog from '../plugins/model-catalog.ts'
 import chatService from '../plugins/chat-service.ts'
 import requestTracking from '../plugins/request-tracking.ts'
 import clientAuth from '../plugins/client-auth.ts'
+import openapi from '../plugins/openapi.ts'
 import health from '../routes/health.ts'
 import models from '../routes/v1/models.ts'
 import chatCompletions from '../routes/v1/chat-completions.ts'
@@ -55,6 +56,7 @@ export default async function app (fastify: FastifyInstance, options: AppOptions
   await fastify.register(chatService)
   await fastify.register(requestTracking)
   await fastify.register(clientAuth)
+  await fastify.register(openapi)
 
   await fastify.register(health)
   await fastify.register(models)
