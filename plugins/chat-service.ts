@@ -2,10 +2,13 @@ import type { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { StreamObserver } from '../src/adapters/chat-stream.ts'
 import { normaliseCompletion, type ChatCompletion } from '../src/adapters/chat-completion.ts'
+import type { UpstreamContext } from '../src/adapters/upstream-errors.ts'
 import { fromUndiciError, isAbort } from '../src/adapters/upstream-failures.ts'
-import { tokenCounts } from '../src/adapters/usage.ts'
-import { upstreamProtocol, type GatewayError } from '../src/errors.ts'
+import { tokenCounts, type TokenCounts } from '../src/adapters/usage.ts'
+import { GatewayError, internalError, upstreamProtocol } from '../src/errors.ts'
+import { dataEvent } from '../src/sse/event.ts'
 import { SseRelay, type FrameHandler } from '../src/sse/relay.ts'
+import type { Target } from '../src/topology.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,27 +17,39 @@ declare module 'fastify' {
 }
 
 export interface ChatCall {
+  /** The model the client asked for (metrics label). */
   model: string
-  /** The exact bytes to send upstream: the client's own body whenever nothing had to change. */
-  payload: string | Buffer
+  /** Where it can be served, in order: the primary, then fallbacks. */
+  targets: Target[]
+  /** The exact bytes to send to a target: the client's own body whenever nothing had to change. */
+  payloadFor: (model: string) => string | Buffer
   requestId: string
   signal: AbortSignal
   /** performance.now() when the gateway received the request. */
   receivedAt: number
   operation: 'chat' | 'completions'
+  /** Told the tokens of the answer once the upstream reported them (client token budgets). */
+  onTokens?: (counts: TokenCounts) => void
+}
+
+export interface OpenedStream {
+  body: Readable
+  sentAt: number
+  context: UpstreamContext
 }
 
 type Metrics = import('fastify').FastifyInstance['gatewayMetrics']
-type UpstreamClient = import('fastify').FastifyInstance['upstream']
+type Upstreams = import('fastify').FastifyInstance['upstreams']
 
 const seconds = (from: number) => (performance.now() - from) / 1000
 const isEventStream = (type: unknown) => typeof type === 'string' && type.startsWith('text/event-stream')
 
 /**
- * The chat path both /v1/chat/completions and /v1/completions travel: one upstream call, its errors mapped,
- * and its accounting (latency, time to first token, tokens, upstream errors) recorded in one place.
+ * The chat path both /v1/chat/completions and /v1/completions travel: the upstream call (with retries across
+ * keys and fallbacks), its errors mapped, and its accounting (latency, time to first token, tokens, upstream
+ * errors) recorded in one place.
  */
-export function createChatService (upstream: UpstreamClient, metrics: Metrics) {
+export function createChatService (upstreams: Upstreams, metrics: Metrics, heartbeatMs: number) {
   function recordFailure (call: ChatCall, error: GatewayError, sentAt: number, midStream = false) {
     const status = midStream
       ? 'stream'
@@ -43,81 +58,109 @@ export function createChatService (upstream: UpstreamClient, metrics: Metrics) {
     metrics.upstream(call.operation, call.model, error.statusCode, seconds(sentAt))
   }
 
+  function recordTokens (call: ChatCall, counts: TokenCounts | null) {
+    if (!counts) return
+    metrics.tokens(call.model, counts)
+    call.onTokens?.(counts)
+  }
+
   async function send (call: ChatCall, stream: boolean) {
     const sentAt = performance.now()
     try {
-      const response = await upstream.request({ method: 'POST', path: '/chat/completions', body: call.payload, signal: call.signal, requestId: call.requestId, stream })
-      if (response.statusCode >= 200 && response.statusCode < 300) return { response, sentAt }
-      throw await upstream.errorFrom(response)
+      const dispatched = await upstreams.dispatch({
+        targets: call.targets,
+        call: { method: 'POST', path: '/chat/completions', signal: call.signal, requestId: call.requestId, stream },
+        payloadFor: call.payloadFor
+      })
+      return { ...dispatched, sentAt }
     } catch (error) {
-      if (!isAbort(error) && !call.signal.aborted) recordFailure(call, error as GatewayError, sentAt)
+      if (!isAbort(error) && !call.signal.aborted && error instanceof GatewayError && error.source === 'upstream') recordFailure(call, error, sentAt)
       throw error
     }
   }
 
   /** A non-streamed answer, normalised to OpenAI's shape; throws a GatewayError when there is none. */
   async function complete (call: ChatCall): Promise<ChatCompletion> {
-    const { response, sentAt } = await send(call, false)
+    const { response, client, sentAt } = await send(call, false)
     let completion: ChatCompletion
     try {
       completion = await response.body.json() as ChatCompletion
     } catch (error) {
-      const failure = call.signal.aborted ? error : (error instanceof SyntaxError ? upstreamProtocol(upstream.host, 'the body is not JSON') : fromUndiciError(error, upstream.host))
-      if (!call.signal.aborted) recordFailure(call, failure as GatewayError, sentAt)
+      if (call.signal.aborted) throw error
+      const failure = error instanceof SyntaxError ? upstreamProtocol(client.host, 'the body is not JSON') : fromUndiciError(error, client.host)
+      recordFailure(call, failure, sentAt)
       throw failure
     }
     metrics.models.learn([call.model])
     metrics.upstream(call.operation, call.model, response.statusCode, seconds(sentAt))
-    const counts = tokenCounts(completion.usage)
-    if (counts) metrics.tokens(call.model, counts)
+    recordTokens(call, tokenCounts(completion.usage))
     return normaliseCompletion(completion)
   }
 
-  /**
-   * Opens an upstream stream; resolves once the upstream said 200 with an event stream (before that, failures
-   * are still ordinary HTTP errors). `handlerFor` builds the frame handler that decides what the client sees.
-   */
-  async function openStream (call: ChatCall): Promise<{ body: Readable, sentAt: number }> {
-    const { response, sentAt } = await send(call, true)
+  /** Resolves once an upstream said 200 with an event stream; before that, failures are ordinary HTTP errors. */
+  async function openStream (call: ChatCall): Promise<OpenedStream> {
+    const { response, client, sentAt } = await send(call, true)
     if (!isEventStream(response.headers['content-type'])) {
       response.body.destroy()
-      const error = upstreamProtocol(upstream.host, `expected text/event-stream, got ${String(response.headers['content-type'])}`)
+      const error = upstreamProtocol(client.host, `expected text/event-stream, got ${String(response.headers['content-type'])}`)
       recordFailure(call, error, sentAt)
       throw error
     }
     metrics.models.learn([call.model])
-    return { body: response.body, sentAt }
+    return { body: response.body, sentAt, context: client.context }
   }
 
-  /** Observes a relayed stream for metrics; the relay counts as in flight until it closes. */
-  function relay (call: ChatCall, opened: { body: Readable, sentAt: number }, handlerFor: (observer: StreamObserver) => FrameHandler): SseRelay {
+  /**
+   * A relayed stream for the client. If the upstream answers within one heartbeat interval, its failures are
+   * still HTTP errors (thrown here). If it takes longer (a long prefill), the relay is handed back anyway so the
+   * client gets headers and keep-alive comments; a later failure then arrives as an error event.
+   */
+  async function stream (call: ChatCall, handlerFor: (observer: StreamObserver, context: UpstreamContext) => FrameHandler): Promise<SseRelay> {
+    const relay = new SseRelay({ intervalMs: heartbeatMs, onBeat: () => metrics.heartbeat() })
+    let opened: OpenedStream | null = null
     let failed: GatewayError | null = null
     const observer: StreamObserver = {
       firstToken: () => metrics.firstToken(call.model, seconds(call.receivedAt)),
-      usage: usage => {
-        const counts = tokenCounts(usage)
-        if (counts) metrics.tokens(call.model, counts)
-      },
+      usage: usage => recordTokens(call, tokenCounts(usage)),
       error: error => { failed = error }
     }
-    const relayed = new SseRelay(opened.body, handlerFor(observer))
     metrics.streamStarted()
-    relayed.once('close', () => {
+    relay.once('close', () => {
       metrics.streamEnded()
+      if (!opened) return
       if (failed) recordFailure(call, failed, opened.sentAt, true)
       else if (!call.signal.aborted) metrics.upstream(call.operation, call.model, 200, seconds(opened.sentAt))
     })
-    return relayed
+    const attach = (stream: OpenedStream) => {
+      opened = stream
+      relay.attach(stream.body, handlerFor(observer, stream.context))
+    }
+
+    const opening = openStream(call)
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<null>(resolve => { timer = setTimeout(resolve, heartbeatMs, null) })
+    try {
+      const first = await Promise.race([opening, late])
+      if (first) {
+        attach(first)
+      } else {
+        relay.beat()
+        opening.then(attach, error => {
+          if (!call.signal.aborted) relay.fail(dataEvent((error instanceof GatewayError ? error : internalError()).toJSON()))
+        })
+      }
+      return relay
+    } catch (error) {
+      relay.destroy()
+      throw error
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
-  /** Opens the stream and relays it in one step, for routes that need one upstream stream per request. */
-  async function stream (call: ChatCall, handlerFor: (observer: StreamObserver) => FrameHandler): Promise<SseRelay> {
-    return relay(call, await openStream(call), handlerFor)
-  }
-
-  return { complete, openStream, relay, stream }
+  return { complete, stream }
 }
 
 export default fp(async function chatService (fastify) {
-  fastify.decorate('chatService', createChatService(fastify.upstream, fastify.gatewayMetrics))
+  fastify.decorate('chatService', createChatService(fastify.upstreams, fastify.gatewayMetrics, fastify.config.HEARTBEAT_INTERVAL_MS))
 }, { name: 'chat-service', dependencies: ['upstream', 'metrics'] })

@@ -2,6 +2,14 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { invalidClientKey } from '../src/errors.ts'
+import type { ClientSpec } from '../src/topology.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The client whose key the request carried; null when the gateway is open. */
+    client: ClientSpec | null
+  }
+}
 
 const digest = (key: string) => createHash('sha256').update(key).digest()
 
@@ -20,26 +28,30 @@ function presentedKey (request: FastifyRequest): string | null {
  * Every key is compared as a SHA-256 digest with timingSafeEqual, and every configured key is tried, so
  * neither the key's length nor its position in the list shows in the response time.
  */
-export function createKeyCheck (keys: string[]) {
-  const digests = keys.map(digest)
-  return function isValidKey (candidate: string | null): boolean {
+export function createKeyCheck (clients: ClientSpec[]) {
+  const digests = clients.map(client => ({ client, digest: digest(client.key) }))
+  return function clientFor (candidate: string | null): ClientSpec | null {
     const presented = digest(candidate ?? '')
-    let valid = false
-    for (const known of digests) valid = timingSafeEqual(known, presented) || valid
-    return valid && candidate !== null
+    let found: ClientSpec | null = null
+    for (const known of digests) {
+      if (timingSafeEqual(known.digest, presented)) found = known.client
+    }
+    return candidate === null ? null : found
   }
 }
 
-/** Client keys guard the API under /v1; /health and /metrics stay open for probes and scrapers. */
+/** Client keys guard the API under /v1; /health, /metrics and the docs stay open for probes and scrapers. */
 export default fp(async function clientAuth (fastify) {
-  const keys = fastify.config.GATEWAY_API_KEYS
-  if (keys.length === 0) {
-    fastify.log.warn('GATEWAY_API_KEYS is empty: the gateway accepts requests from anyone who can reach it')
+  const clients = fastify.config.topology.clients
+  fastify.decorateRequest('client', null)
+  if (clients.length === 0) {
+    fastify.log.warn('No client keys (GATEWAY_API_KEYS): the gateway accepts requests from anyone who can reach it')
     return
   }
-  const isValidKey = createKeyCheck(keys)
+  const clientFor = createKeyCheck(clients)
   fastify.addHook('onRequest', async function checkClientKey (request) {
     if (!request.url.startsWith('/v1/')) return
-    if (!isValidKey(presentedKey(request))) throw invalidClientKey()
+    request.client = clientFor(presentedKey(request))
+    if (!request.client) throw invalidClientKey()
   })
 }, { name: 'client-auth', dependencies: ['config'] })

@@ -50,6 +50,31 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
     help: 'Requests currently being handled.'
   })
 
+  let keyStates: () => Array<{ upstream: string, key: string, up: boolean }> = () => []
+  // eslint-disable-next-line no-new -- registered by its constructor, read only through collect()
+  new client.Gauge({
+    name: 'qwen_gateway_upstream_key_up',
+    help: 'Whether an upstream key is usable (1) or cooling down or set aside (0). Keys are named key-1, key-2 ...',
+    labelNames: ['upstream', 'key'],
+    collect () {
+      for (const { upstream, key, up } of keyStates()) this.set({ upstream, key }, up ? 1 : 0)
+    }
+  })
+  const retries = new client.Counter({
+    name: 'qwen_gateway_upstream_retries_total',
+    help: 'Upstream attempts repeated before the first byte reached the client, by reason.',
+    labelNames: ['upstream', 'reason']
+  })
+  const heartbeats = new client.Counter({
+    name: 'qwen_gateway_stream_heartbeats_total',
+    help: 'SSE keep-alive comments sent while an upstream was silent.'
+  })
+  const rateLimited = new client.Counter({
+    name: 'qwen_gateway_rate_limited_total',
+    help: 'Client requests refused by the gateway\'s own limits, by limit (requests or tokens).',
+    labelNames: ['limit']
+  })
+
   // Plain counters beside the gauges so /health can read them without going through the registry.
   const inFlight = { requests: 0, streams: 0 }
 
@@ -85,6 +110,19 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
       if (counts.cached) tokens.inc({ model: label, type: 'cached' }, counts.cached)
       if (counts.reasoning) tokens.inc({ model: label, type: 'reasoning' }, counts.reasoning)
     },
+    /** Key states are read when Prometheus scrapes, so a cooldown that simply ran out shows as up again. */
+    watchKeys (provider: typeof keyStates) {
+      keyStates = provider
+    },
+    retry (upstream: string, reason: string) {
+      retries.inc({ upstream, reason })
+    },
+    heartbeat () {
+      heartbeats.inc()
+    },
+    rateLimited (limit: 'requests' | 'tokens') {
+      rateLimited.inc({ limit })
+    },
     upstreamError (status: number | 'network' | 'timeout' | 'stream', errorType: string) {
       upstreamErrors.inc({ status: String(status), error_type: errorType })
     }
@@ -110,6 +148,6 @@ export default fp(async function metrics (fastify) {
   })
   // fastify-metrics registers its summary even when it is switched off; an empty family would still be exported.
   fastify.metrics.client.register.removeSingleMetric('http_request_summary_seconds')
-  const models = new ModelLabels(fastify.config.MODELS)
+  const models = new ModelLabels([...fastify.config.MODELS, ...(fastify.config.topology.declaredModels ?? [])])
   fastify.decorate('gatewayMetrics', createGatewayMetrics(fastify.metrics.client, models))
 }, { name: 'metrics', dependencies: ['config'] })

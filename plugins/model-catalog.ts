@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Model } from '../src/schemas/models.ts'
-import type { Upstream } from './upstream.ts'
+import type { UpstreamClient } from '../src/upstream/client.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,8 +9,10 @@ declare module 'fastify' {
 }
 
 interface CatalogOptions {
-  upstream: Upstream
+  upstream: UpstreamClient
   configured: string[]
+  /** Models the GATEWAY_CONFIG file declares (ids and aliases): served as they are, without asking upstream. */
+  declared: string[] | null
   ttlMs: number
   /** Called with the upstream's ids so metrics can label them. */
   learn: (ids: string[]) => void
@@ -22,17 +24,21 @@ interface CatalogOptions {
 const RETRY_AFTER_FAILURE_MS = 10_000
 
 /**
- * The models clients may use: the upstream's own /models, cached for `ttlMs`, with one request in flight at
- * most; when the upstream has no list (or none it will show), the configured MODELS.
+ * The models clients may use: those the GATEWAY_CONFIG file declares; else the primary upstream's own /models,
+ * cached for `ttlMs`, with one request in flight at most; when it has no list (or none it will show), MODELS.
  */
 export function createModelCatalog (options: CatalogOptions) {
   const now = options.now ?? Date.now
   const fallback: Model[] = options.configured.map(id => ({ id, object: 'model', created: 0, owned_by: 'qwen-gateway' }))
+  const declared = options.declared?.map(id => ({ id, object: 'model' as const, created: 0, owned_by: 'qwen-gateway' })) ?? null
   let cached: { models: Model[], expires: number } | null = null
   let inflight: Promise<Model[]> | null = null
 
   async function fetchUpstream (): Promise<Model[] | null> {
-    const response = await options.upstream.request({ method: 'GET', path: '/models', requestId: crypto.randomUUID() })
+    const { keys } = options.upstream
+    const key = keys.keyless ? null : keys.pick()
+    if (!keys.keyless && !key) return null
+    const response = await options.upstream.request({ method: 'GET', path: '/models', requestId: crypto.randomUUID() }, key)
     if (response.statusCode !== 200) {
       const error = await options.upstream.errorFrom(response)
       options.log.warn({ status: response.statusCode, message: error.message }, 'upstream /models failed; serving configured MODELS')
@@ -59,6 +65,7 @@ export function createModelCatalog (options: CatalogOptions) {
   }
 
   async function list (): Promise<Model[]> {
+    if (declared) return declared
     if (cached && cached.expires > now()) return cached.models
     inflight ??= refresh().finally(() => { inflight = null })
     return inflight
@@ -82,8 +89,9 @@ function toModel (item: { id: string, created?: unknown, owned_by?: unknown }): 
 
 export default fp(async function modelCatalog (fastify) {
   fastify.decorate('modelCatalog', createModelCatalog({
-    upstream: fastify.upstream,
+    upstream: fastify.upstreams.primary,
     configured: fastify.config.MODELS,
+    declared: fastify.config.topology.declaredModels,
     ttlMs: fastify.config.MODELS_CACHE_TTL_MS,
     learn: ids => fastify.gatewayMetrics.models.learn(ids),
     log: fastify.log

@@ -4,11 +4,14 @@ import { errorHandler, notFoundHandler } from './error-handler.ts'
 import configPlugin from '../plugins/config.ts'
 import sensible from '../plugins/sensible.ts'
 import metrics from '../plugins/metrics.ts'
+import sharedState from '../plugins/shared-state.ts'
 import upstream from '../plugins/upstream.ts'
 import modelCatalog from '../plugins/model-catalog.ts'
 import chatService from '../plugins/chat-service.ts'
 import requestTracking from '../plugins/request-tracking.ts'
 import clientAuth from '../plugins/client-auth.ts'
+import limits from '../plugins/limits.ts'
+import loadShedding from '../plugins/load-shedding.ts'
 import openapi from '../plugins/openapi.ts'
 import health from '../routes/health.ts'
 import models from '../routes/v1/models.ts'
@@ -51,11 +54,14 @@ export default async function app (fastify: FastifyInstance, options: AppOptions
   await fastify.register(configPlugin, { config: options.config })
   await fastify.register(sensible)
   await fastify.register(metrics)
+  await fastify.register(loadShedding)
+  await fastify.register(sharedState)
   await fastify.register(upstream)
   await fastify.register(modelCatalog)
   await fastify.register(chatService)
   await fastify.register(requestTracking)
   await fastify.register(clientAuth)
+  await fastify.register(limits)
   await fastify.register(openapi)
 
   await fastify.register(health)

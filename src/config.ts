@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { buildTopology, readGatewayFile, TopologyError, type Topology } from './topology.ts'
 
 // Every setting comes from the environment and is checked here, once, at start.
 // Nothing else in the gateway reads process.env.
@@ -34,7 +35,17 @@ const ConfigSchema = Type.Object({
   UPSTREAM_BODY_TIMEOUT_MS: integer(1, 3_600_000, 300_000, 'milliseconds from 1 to 3600000'),
   UPSTREAM_CONNECTIONS: integer(1, 65_536, 256, 'an integer from 1 to 65536'),
   TRUST_PROXY: Type.Boolean({ default: false, expect: 'true or false' }),
-  SHUTDOWN_GRACE_MS: integer(0, 3_600_000, 30_000, 'milliseconds from 0 to 3600000')
+  SHUTDOWN_GRACE_MS: integer(0, 3_600_000, 30_000, 'milliseconds from 0 to 3600000'),
+  GATEWAY_CONFIG: Type.String({ default: '', expect: 'the path of a YAML or JSON file' }),
+  RATE_LIMIT_RPM: integer(0, 10_000_000, 0, 'requests per minute per client key, 0 for no limit'),
+  RATE_LIMIT_TPM: integer(0, 1_000_000_000, 0, 'tokens per minute per client key, 0 for no limit'),
+  REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', expect: 'a redis:// or rediss:// URL' }),
+  HEARTBEAT_INTERVAL_MS: integer(50, 600_000, 15_000, 'milliseconds from 50 to 600000'),
+  UPSTREAM_MAX_ATTEMPTS: integer(1, 10, 3, 'an integer from 1 to 10'),
+  UPSTREAM_RETRY_WINDOW_MS: integer(0, 600_000, 30_000, 'milliseconds from 0 to 600000'),
+  KEY_COOLDOWN_MAX_MS: integer(100, 3_600_000, 60_000, 'milliseconds from 100 to 3600000'),
+  KEY_DISABLE_MS: integer(1000, 86_400_000, 600_000, 'milliseconds from 1000 to 86400000'),
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: integer(0, 60_000, 1000, 'milliseconds, 0 to switch load shedding off')
 })
 
 type RawConfig = Static<typeof ConfigSchema>
@@ -43,6 +54,8 @@ export interface Config extends Omit<RawConfig, 'DASHSCOPE_API_KEY' | 'GATEWAY_A
   DASHSCOPE_API_KEY: string[]
   GATEWAY_API_KEYS: string[]
   MODELS: string[]
+  /** Upstreams, model routes and client keys: from GATEWAY_CONFIG when set, else from the variables above. */
+  topology: Topology
 }
 
 export class ConfigError extends Error {
@@ -66,12 +79,26 @@ export function loadConfig (env: Record<string, string | undefined> = {}): Confi
   if (problem) throw new ConfigError(describeProblem(problem.path, input))
 
   const raw = converted as RawConfig
-  return {
+  const config = {
     ...raw,
     DASHSCOPE_BASE_URL: raw.DASHSCOPE_BASE_URL.replace(/\/+$/, ''),
     DASHSCOPE_API_KEY: splitList(raw.DASHSCOPE_API_KEY),
     GATEWAY_API_KEYS: splitList(raw.GATEWAY_API_KEYS),
     MODELS: splitList(raw.MODELS)
+  }
+  try {
+    const file = config.GATEWAY_CONFIG ? readGatewayFile(config.GATEWAY_CONFIG) : {}
+    const topology = buildTopology(file, {
+      baseUrl: config.DASHSCOPE_BASE_URL,
+      keys: config.DASHSCOPE_API_KEY,
+      clientKeys: config.GATEWAY_API_KEYS,
+      requestsPerMinute: config.RATE_LIMIT_RPM,
+      tokensPerMinute: config.RATE_LIMIT_TPM
+    }, env)
+    return { ...config, topology }
+  } catch (error) {
+    if (error instanceof TopologyError) throw new ConfigError(`Invalid configuration: ${error.message}`)
+    throw error
   }
 }
 

@@ -6,10 +6,11 @@ import { abortOnClientClose } from '../../src/http/client-abort.ts'
 import { CompletionRequestSchema } from '../../src/schemas/completions.ts'
 import { mergeEventStreams } from '../../src/sse/merge.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
+import { targetsFor } from '../../src/topology.ts'
 
 /** Legacy completions, a thin translation over the chat path: one chat call per prompt, answers merged. */
 const completions: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { chatService, upstream } = fastify
+  const { chatService, limits, config } = fastify
 
   fastify.post('/v1/completions', { schema: { body: CompletionRequestSchema } }, async function createCompletion (request, reply) {
     const body = request.body
@@ -21,13 +22,17 @@ const completions: FastifyPluginAsyncTypebox = async function (fastify) {
     // One controller for every prompt's call: the client leaving, or one call failing, stops them all.
     const abort = abortOnClientClose(reply.raw)
     const receivedAt = performance.now() - reply.elapsedTime
+    const targets = targetsFor(config.topology, body.model)
+    const onTokens = limits.tokenCharger(request)
     const calls = prompts(body).map(prompt => ({
       model: body.model,
-      payload: chatPayloadFor(body, prompt, stream),
+      targets,
+      payloadFor: (model: string) => chatPayloadFor(body, prompt, stream, model),
       requestId: request.id,
       signal: abort.signal,
       receivedAt,
-      operation: 'completions' as const
+      operation: 'completions' as const,
+      onTokens
     }))
     const all = <T>(tasks: Array<Promise<T>>) => Promise.all(tasks).catch(error => {
       abort.abort()
@@ -36,14 +41,13 @@ const completions: FastifyPluginAsyncTypebox = async function (fastify) {
 
     if (!stream) return textCompletion(await all(calls.map(call => chatService.complete(call))), n)
 
-    const opened = await all(calls.map(call => chatService.openStream(call)))
     const state = new LegacyStreamState(body.model)
     const handlers: LegacyStreamHandler[] = []
-    const relays = calls.map((call, p) => chatService.relay(call, opened[p], observer => {
-      const handler = new LegacyStreamHandler(state, p * n, observer, upstream.context)
+    const relays = await all(calls.map((call, p) => chatService.stream(call, (observer, context) => {
+      const handler = new LegacyStreamHandler(state, p * n, observer, context)
       handlers.push(handler)
       return handler
-    }))
+    })))
     const includeUsage = body.stream_options?.include_usage === true
     const merged = mergeEventStreams(relays, () => state.closing(includeUsage), () => handlers.some(handler => handler.failed))
     return sendEventStream(reply, merged)

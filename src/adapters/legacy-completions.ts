@@ -23,8 +23,8 @@ export function refuseUnsupported (body: CompletionRequest): GatewayError | null
 export const prompts = (body: CompletionRequest): string[] => (typeof body.prompt === 'string' ? [body.prompt] : body.prompt)
 
 /** The chat request for one prompt: shared parameters carry over (unknown extras too), legacy-only ones do not. */
-export function chatPayloadFor (body: CompletionRequest, prompt: string, stream: boolean): string {
-  const chat: Record<string, unknown> = { model: body.model, messages: [{ role: 'user', content: prompt }] }
+export function chatPayloadFor (body: CompletionRequest, prompt: string, stream: boolean, model = body.model): string {
+  const chat: Record<string, unknown> = { model, messages: [{ role: 'user', content: prompt }] }
   for (const [key, value] of Object.entries(body)) {
     if (!LEGACY_ONLY.has(key) && key !== 'model' && key !== 'stream' && key !== 'stream_options') chat[key] = value
   }

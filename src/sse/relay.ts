@@ -30,34 +30,77 @@ export function frameEnd (buf: Buffer, from: number): number {
   return -1
 }
 
+export interface HeartbeatOptions {
+  intervalMs: number
+  onBeat?: () => void
+}
+
+const HEARTBEAT = ': keep-alive\n\n'
+
 /**
  * Relays an upstream SSE body to the client as bytes arrive. Complete frames the handler leaves alone are
  * forwarded as the very buffers undici produced, without decoding; only an event split across reads waits
  * for its remainder. Backpressure flows to the upstream socket, and destroying the relay (the client went
  * away) destroys the upstream body, which aborts the upstream request.
+ *
+ * The relay can be sent to the client before the upstream has answered (`attach` comes later): while nothing
+ * flows it sends `: keep-alive` comments, which clients ignore and which keep proxies with idle timeouts
+ * (nginx, load balancers) from cutting a stream whose model is still thinking.
  */
 export class SseRelay extends Readable {
-  readonly #source: Readable
-  readonly #handler: FrameHandler
+  #source: Readable | null = null
+  #handler: FrameHandler | null = null
   #pending: Buffer | null = null
   #finished = false
+  readonly #heartbeat: HeartbeatOptions | null
+  #timer: NodeJS.Timeout | null = null
+  #pushedSinceBeat = false
 
-  constructor (source: Readable, handler: FrameHandler) {
+  constructor (heartbeat: HeartbeatOptions | null = null) {
     super()
+    this.#heartbeat = heartbeat
+  }
+
+  /** Starts relaying `source` through `handler`. */
+  attach (source: Readable, handler: FrameHandler): this {
+    if (this.destroyed || this.#finished) {
+      source.destroy()
+      return this
+    }
     this.#source = source
     this.#handler = handler
     source.on('data', (chunk: Buffer) => this.#onData(chunk))
     source.once('end', () => this.#onEnd())
     source.once('error', (error: Error) => this.#onError(error))
+    return this
+  }
+
+  /** Ends the stream with `event` when the upstream failed after the client already had the headers. */
+  fail (event: string): void {
+    if (!this.destroyed) this.#close(event)
+  }
+
+  /** Sends a keep-alive comment now (the headers go out with it). */
+  beat (): void {
+    if (this.#finished || this.destroyed) return
+    this.push(HEARTBEAT)
+    this.#heartbeat?.onBeat?.()
   }
 
   override _read (): void {
-    this.#source.resume()
+    this.#source?.resume()
+    if (this.#heartbeat && this.#timer === null && !this.#finished) {
+      // Checked every half interval: a gap of silence never exceeds one interval, and chunks cost one flag write.
+      this.#timer = setInterval(() => {
+        if (!this.#pushedSinceBeat) this.beat()
+        this.#pushedSinceBeat = false
+      }, this.#heartbeat.intervalMs / 2).unref()
+    }
   }
 
   override _destroy (error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#finished = true
-    if (!this.#source.destroyed) this.#source.destroy()
+    this.#stop()
+    if (this.#source && !this.#source.destroyed) this.#source.destroy()
     callback(error)
   }
 
@@ -65,7 +108,7 @@ export class SseRelay extends Readable {
     if (this.#finished) return // after [DONE]: drain quietly so the upstream connection can be reused
     const buf = this.#pending === null ? chunk : Buffer.concat([this.#pending, chunk])
     this.#pending = null
-    const handler = this.#handler
+    const handler = this.#handler!
     let start = 0
     let flushedTo = 0
     let parts: Array<Buffer | string> | null = null
@@ -89,8 +132,9 @@ export class SseRelay extends Readable {
       if (start > flushedTo) parts.push(buf.subarray(flushedTo, start))
       if (parts.length > 0) more = this.push(parts.length === 1 ? parts[0] : Buffer.concat(parts.map(toBuffer)))
     }
+    this.#pushedSinceBeat = true
     if (handler.done) this.#close(null)
-    else if (!more) this.#source.pause()
+    else if (!more) this.#source!.pause()
   }
 
   #onEnd (): void {
@@ -100,22 +144,29 @@ export class SseRelay extends Readable {
       const last = Buffer.concat([this.#pending, Buffer.from('\n\n')])
       this.#pending = null
       this.#onData(last)
+      this.#pending = null
       if (this.#finished) return
     }
-    this.#close(this.#handler.end())
+    this.#close(this.#handler!.end())
   }
 
   #onError (error: Error): void {
     if (this.#finished || this.destroyed) return
-    this.#close(this.#handler.fail(error))
+    this.#close(this.#handler!.fail(error))
   }
 
   #close (tail: Buffer | string | null): void {
     if (this.#finished) return
     this.#finished = true
+    this.#stop()
     if (tail !== null) this.push(tail)
     this.push(null)
-    this.#source.resume()
+    this.#source?.resume()
+  }
+
+  #stop (): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
   }
 }
 

@@ -35,7 +35,7 @@ function observer (): [StreamObserver, Seen] {
 
 async function relay (parts: Array<Buffer | string>, handler: FrameHandler, failWith?: Error): Promise<string> {
   const source = new PassThrough()
-  const relayed = new SseRelay(source, handler)
+  const relayed = new SseRelay().attach(source, handler)
   const out: Buffer[] = []
   relayed.on('data', (buf: Buffer) => out.push(buf))
   const ended = new Promise(resolve => relayed.once('end', resolve))
@@ -162,7 +162,7 @@ t.test('non-JSON data events are dropped (the official SDK would throw on them)'
 t.test('destroying the relay (client gone) destroys the upstream body', async t => {
   const source = new PassThrough()
   const [obs] = observer()
-  const relayed = new SseRelay(source, new ChatStreamHandler(true, obs, context))
+  const relayed = new SseRelay().attach(source, new ChatStreamHandler(true, obs, context))
   relayed.resume()
   source.write(chunk({ content: 'Hi' }))
   relayed.destroy()

@@ -1,0 +1,548 @@
+import { parseArgs } from 'node:util'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { machine, machineMarkdown } from './lib/machine.ts'
+import type { Machine } from './lib/machine.ts'
+import { killAll, REPO_ROOT, rssKb, startBareProxy, startGateway, startSimulatorProcess } from './lib/processes.ts'
+import type { Target } from './lib/processes.ts'
+import { firstByteLoop, runLoad, warmUp } from './lib/load.ts'
+import type { FirstByteResult, LoadRun, Request, WorkloadName } from './lib/load.ts'
+import { soak, streamBurst } from './lib/memory.ts'
+import type { BurstResult, SoakResult } from './lib/memory.ts'
+import { profileMarkdown, summariseProfile } from './lib/profile.ts'
+import type { ProfileSummary } from './lib/profile.ts'
+import { fmt, fmtRatio, median, ratio } from './lib/stats.ts'
+
+// `npm run bench` (node bench/run.ts): the gateway against a bare proxy (the floor) and the simulator itself,
+// each in its own process on 127.0.0.1. See bench/README.md.
+
+const HELP = `Usage: node bench/run.ts [options]
+
+Phases (default: --throughput alone; --memory and --profile run only what they name unless --throughput is given too)
+  --throughput              load at each --connections, JSON and streamed, first streamed byte; gateway vs floor vs simulator
+  --memory                  ${'<streams>'} concurrent slow streams through the gateway, RSS during and after, then a soak
+  --profile                 the gateway under load with node --cpu-prof; top self-time functions
+
+Throughput options
+  --duration <s>            seconds per measured run (default 10)
+  --warmup <s>              warm-up seconds per target and workload (default 3)
+  --quick                   smoke check: 2 s runs, 1 s warm-up, 40 first-byte requests, 1-minute soak
+  --connections <list>      comma-separated (default 1,64)
+  --tokens <n>              streamed chunks (words) per answer (default 20)
+  --interval-ms <ms>        delay between chunks in the simulator (default 0: the proxy path dominates)
+  --first-byte-requests <n> sequential streamed requests per target for the first-byte times (default 300)
+  --rounds <n>              repeat every run n times, targets in rotating order; medians reported (default 1)
+
+Memory options
+  --streams <n>             concurrent slow streams (default 1000)
+  --memory-tokens <n>       chunks per slow stream (default 100)
+  --memory-interval-ms <ms> delay between them (default 50)
+  --bursts <n>              how many times to open the streams (default 2)
+  --soak-minutes <m>        steady load afterwards, RSS every 10 s (default 10, at most 120; 0 skips it)
+
+Profile options
+  --profile-workload <w>    stream, json or both (default stream); uses --duration and --connections' largest value
+
+Output
+  --out <dir>               results directory (default bench/results): latest.md/.json plus one file per phase
+  --log-file <path>         gateway logs to this file instead of /dev/null
+  --help
+`
+
+const { values: opts } = parseArgs({
+  options: {
+    throughput: { type: 'boolean', default: false },
+    memory: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    connections: { type: 'string', default: '1,64' },
+    tokens: { type: 'string', default: '20' },
+    'interval-ms': { type: 'string', default: '0' },
+    'first-byte-requests': { type: 'string' },
+    rounds: { type: 'string', default: '1' },
+    streams: { type: 'string', default: '1000' },
+    'memory-tokens': { type: 'string', default: '100' },
+    'memory-interval-ms': { type: 'string', default: '50' },
+    bursts: { type: 'string', default: '2' },
+    'soak-minutes': { type: 'string' },
+    'profile-workload': { type: 'string', default: 'stream' },
+    out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results') },
+    'log-file': { type: 'string' },
+    help: { type: 'boolean', default: false }
+  },
+  strict: true
+})
+
+if (opts.help) {
+  console.log(HELP)
+  process.exit(0)
+}
+
+function int (name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  const n = value === undefined ? fallback : Number(value)
+  if (!Number.isFinite(n) || n < min || n > max) {
+    console.error(`--${name}: expected a number from ${min} to ${max}, got ${value}`)
+    process.exit(2)
+  }
+  return n
+}
+
+const quick = opts.quick
+const settings = {
+  duration: int('duration', opts.duration, quick ? 2 : 10, 1, 600),
+  warmup: int('warmup', opts.warmup, quick ? 1 : 3, 0, 120),
+  connections: opts.connections.split(',').map(c => int('connections', c.trim(), 1, 1, 2000)),
+  tokens: int('tokens', opts.tokens, 20, 1, 10_000),
+  intervalMs: int('interval-ms', opts['interval-ms'], 0, 0, 10_000),
+  firstByteRequests: int('first-byte-requests', opts['first-byte-requests'], quick ? 40 : 300, 1, 100_000),
+  rounds: int('rounds', opts.rounds, 1, 1, 20),
+  streams: int('streams', opts.streams, 1000, 1, 5000),
+  memoryTokens: int('memory-tokens', opts['memory-tokens'], 100, 1, 10_000),
+  memoryIntervalMs: int('memory-interval-ms', opts['memory-interval-ms'], 50, 0, 10_000),
+  bursts: int('bursts', opts.bursts, 2, 1, 20),
+  soakMinutes: int('soak-minutes', opts['soak-minutes'], quick ? 1 : 10, 0, 120),
+  profileWorkloads: (opts['profile-workload'] === 'both' ? ['stream', 'json'] : [opts['profile-workload']]) as WorkloadName[],
+  out: resolve(opts.out),
+  logFile: opts['log-file'] === undefined ? undefined : resolve(opts['log-file'])
+}
+if (settings.profileWorkloads.some(w => w !== 'stream' && w !== 'json')) {
+  console.error('--profile-workload: expected stream, json or both')
+  process.exit(2)
+}
+const phases = {
+  throughput: opts.throughput || (!opts.memory && !opts.profile),
+  memory: opts.memory,
+  profile: opts.profile
+}
+
+const log = (line: string) => console.error(line)
+
+// Every target shares one client key, as a user's OpenAI SDK would send it; the floor and the simulator ignore it.
+const CLIENT_KEY = 'sk-bench-client-0123456789'
+const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` }
+const PATH = '/v1/chat/completions'
+const MESSAGES = [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: 'Write a haiku about gateways' }]
+const request = (extra: Record<string, unknown>): Request => ({
+  path: PATH,
+  headers: HEADERS,
+  body: JSON.stringify({ model: 'qwen-plus', messages: MESSAGES, ...extra })
+})
+// Streams ask for usage themselves, so the gateway forwards the client's bytes unchanged and every target
+// relays the very same event stream (without it the gateway adds the field and drops the usage chunk).
+const WORKLOADS: Record<WorkloadName, Request> = {
+  json: request({}),
+  stream: request({ stream: true, stream_options: { include_usage: true } })
+}
+
+// ---- bounded run time: a watchdog kills everything if the plan takes far longer than it should ----
+
+function plannedSeconds (): number {
+  let s = 60
+  if (phases.throughput) {
+    const runs = 3 * 2 * settings.connections.length * settings.rounds
+    s += runs * (settings.duration + 3) + 3 * 2 * (settings.warmup + 2) + 300 + 60
+  }
+  if (phases.memory) s += settings.bursts * (settings.memoryTokens * settings.memoryIntervalMs / 1000 + 90) + settings.soakMinutes * 60 + 120
+  if (phases.profile) s += settings.profileWorkloads.length * (settings.duration + settings.warmup + 60)
+  return s
+}
+const watchdog = setTimeout(() => {
+  log(`bench: still running after ${plannedSeconds() * 2} s (twice the plan); stopping everything`)
+  killAll()
+  process.exit(3)
+}, plannedSeconds() * 2 * 1000)
+watchdog.unref()
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAll()
+    process.exit(130)
+  })
+}
+process.once('exit', killAll)
+
+// ---- helpers ----
+
+/** One request through a target, checked; so a broken target fails loudly instead of benchmarking 4xx. */
+async function check (name: string, origin: string, workload: WorkloadName): Promise<void> {
+  const r = WORKLOADS[workload]
+  const response = await fetch(origin + r.path, { method: 'POST', headers: r.headers, body: r.body, signal: AbortSignal.timeout(10_000) })
+  const text = await response.text()
+  const ok = response.status === 200 && (workload === 'json' ? text.includes('"chat.completion"') : text.endsWith('data: [DONE]\n\n'))
+  if (!ok) throw new Error(`${name} ${workload}: status ${response.status}, body ${text.slice(0, 300)}`)
+}
+
+async function checkKeyRequired (gateway: Target): Promise<void> {
+  const r = WORKLOADS.json
+  const response = await fetch(gateway.origin + r.path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: r.body, signal: AbortSignal.timeout(10_000) })
+  await response.arrayBuffer()
+  if (response.status !== 401) throw new Error(`gateway answered ${response.status} without a client key; expected 401 (GATEWAY_API_KEYS on)`)
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(3) : v.toFixed(1)) : '–')
+const signedMs = (v: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(3)} ms` : '–')
+
+function writeResults (name: string, markdown: string, json: unknown): void {
+  mkdirSync(settings.out, { recursive: true })
+  writeFileSync(join(settings.out, `${name}.md`), markdown)
+  writeFileSync(join(settings.out, `${name}.json`), JSON.stringify(json, null, 2) + '\n')
+}
+
+// ---- throughput ----
+
+interface ThroughputResults {
+  settings: { duration: number, warmup: number, connections: number[], tokens: number, intervalMs: number, rounds: number, firstByteRequests: number }
+  runs: LoadRun[]
+  /** Medians over the rounds, per workload, connections and target. */
+  table: LoadRun[]
+  firstByte: FirstByteResult[]
+}
+
+const TARGET_NAMES = ['floor', 'gateway', 'simulator'] as const
+
+async function throughput (): Promise<ThroughputResults> {
+  log(`simulator: ${settings.tokens} chunks per answer, ${settings.intervalMs} ms apart`)
+  const sim = await startSimulatorProcess('simulator', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
+  const floor = await startBareProxy(sim.origin, 256)
+  const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, logPath: settings.logFile })
+  const direct: Target = { ...sim, name: 'simulator' }
+  const targets: Record<typeof TARGET_NAMES[number], Target> = { floor, gateway, simulator: direct }
+  log(`simulator ${sim.origin} (pid ${sim.pid}), floor ${floor.origin} (pid ${floor.pid}), gateway ${gateway.origin} (pid ${gateway.pid})`)
+  try {
+    await checkKeyRequired(gateway)
+    for (const name of TARGET_NAMES) {
+      for (const workload of ['json', 'stream'] as const) await check(name, targets[name].origin, workload)
+    }
+    const warmConnections = Math.max(...settings.connections)
+    for (const name of TARGET_NAMES) {
+      for (const workload of ['json', 'stream'] as const) {
+        log(`warm-up ${name} ${workload} ${warmConnections} connections ${settings.warmup} s`)
+        if (settings.warmup > 0) await warmUp(targets[name].origin, WORKLOADS[workload], warmConnections, settings.warmup)
+      }
+    }
+    const runs: LoadRun[] = []
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const workload of ['json', 'stream'] as const) {
+        for (const connections of settings.connections) {
+          for (let k = 0; k < TARGET_NAMES.length; k++) {
+            const name = TARGET_NAMES[(k + round) % TARGET_NAMES.length]
+            const target = targets[name]
+            await sleep(500)
+            const run = await runLoad({
+              target: name,
+              origin: target.origin,
+              workload,
+              request: WORKLOADS[workload],
+              connections,
+              seconds: settings.duration,
+              targetPid: target.pid,
+              upstreamPid: name === 'simulator' ? undefined : sim.pid
+            })
+            runs.push(run)
+            log(`round ${round + 1} ${workload.padEnd(6)} c=${String(connections).padEnd(3)} ${name.padEnd(9)} ${fmt(run.rps).padStart(7)} req/s  p50 ${ms(run.latency.p50)} ms  p99 ${ms(run.latency.p99)} ms  cpu ${fmt(run.cpuUsPerRequest)} µs/req  non-2xx ${run.non2xx} errors ${run.errors}`)
+          }
+        }
+      }
+    }
+    log(`first streamed byte: ${settings.firstByteRequests} sequential requests per target, interleaved`)
+    const firstByte = await firstByteLoop(TARGET_NAMES.map(n => ({ name: n, origin: targets[n].origin })), WORKLOADS.stream, settings.firstByteRequests, 300_000)
+    const table: LoadRun[] = []
+    for (const workload of ['json', 'stream'] as const) {
+      for (const connections of settings.connections) {
+        for (const name of TARGET_NAMES) {
+          const same = runs.filter(r => r.workload === workload && r.connections === connections && r.target === name)
+          table.push(medianRun(same))
+        }
+      }
+    }
+    return {
+      settings: { duration: settings.duration, warmup: settings.warmup, connections: settings.connections, tokens: settings.tokens, intervalMs: settings.intervalMs, rounds: settings.rounds, firstByteRequests: settings.firstByteRequests },
+      runs,
+      table,
+      firstByte
+    }
+  } finally {
+    await gateway.stop()
+    await floor.stop()
+    await sim.stop()
+  }
+}
+
+function medianRun (runs: LoadRun[]): LoadRun {
+  if (runs.length === 1) return runs[0]
+  const m = (pick: (r: LoadRun) => number) => median(runs.map(pick))
+  return {
+    ...runs[0],
+    seconds: m(r => r.seconds),
+    responses: m(r => r.responses),
+    ok: m(r => r.ok),
+    non2xx: runs.reduce((s, r) => s + r.non2xx, 0),
+    errors: runs.reduce((s, r) => s + r.errors, 0),
+    timeouts: runs.reduce((s, r) => s + r.timeouts, 0),
+    rps: m(r => r.rps),
+    latency: { p50: m(r => r.latency.p50), p90: m(r => r.latency.p90), p99: m(r => r.latency.p99), mean: m(r => r.latency.mean), max: m(r => r.latency.max) },
+    cpuUsPerRequest: m(r => r.cpuUsPerRequest),
+    upstreamCpuUsPerRequest: m(r => r.upstreamCpuUsPerRequest),
+    targetCores: m(r => r.targetCores)
+  }
+}
+
+interface Check {
+  target: string
+  measured: string
+  limit: string
+  pass: boolean | null
+}
+
+function throughputChecks (t: ThroughputResults): Check[] {
+  const find = (workload: WorkloadName, connections: number, target: string) => t.table.find(r => r.workload === workload && r.connections === connections && r.target === target)
+  const checks: Check[] = []
+  const high = Math.max(...t.settings.connections)
+  const low = Math.min(...t.settings.connections)
+  for (const workload of ['json', 'stream'] as const) {
+    const g = find(workload, high, 'gateway')
+    const f = find(workload, high, 'floor')
+    if (g && f) {
+      const r = ratio(g.rps, f.rps)
+      checks.push({ target: `Throughput, ${workload}, ${high} connections`, measured: `${fmtRatio(r)} floor (${fmt(g.rps)} vs ${fmt(f.rps)} req/s)`, limit: '≥ 0.70×', pass: r >= 0.7 })
+      const c = ratio(g.cpuUsPerRequest, f.cpuUsPerRequest)
+      checks.push({ target: `CPU per request, ${workload}, ${high} connections`, measured: `${fmtRatio(c)} floor (${fmt(g.cpuUsPerRequest)} vs ${fmt(f.cpuUsPerRequest)} µs)`, limit: '≤ 1.50×', pass: c <= 1.5 })
+    }
+  }
+  for (const workload of ['json', 'stream'] as const) {
+    const g = find(workload, low, 'gateway')
+    const f = find(workload, low, 'floor')
+    if (g && f) {
+      const added = g.latency.p50 - f.latency.p50
+      checks.push({ target: `Added latency, ${workload}, ${low} connection, p50`, measured: `${signedMs(added)} (${ms(g.latency.p50)} vs ${ms(f.latency.p50)} ms)`, limit: '≤ 0.5 ms', pass: added <= 0.5 })
+    }
+  }
+  const fb = (name: string) => t.firstByte.find(r => r.target === name)
+  const g = fb('gateway')
+  const s = fb('simulator')
+  if (g && s) {
+    const added = g.firstByte.p50 - s.firstByte.p50
+    checks.push({ target: 'First streamed byte after the upstream\'s, p50', measured: `${signedMs(added)} (${ms(g.firstByte.p50)} vs ${ms(s.firstByte.p50)} ms)`, limit: '≤ 1 ms', pass: added <= 1 })
+  }
+  return checks
+}
+
+function checksMarkdown (checks: Check[]): string {
+  const lines = ['| Target (issue 6) | Measured | Limit | Met |', '|---|---|---|---|']
+  for (const c of checks) lines.push(`| ${c.target} | ${c.measured} | ${c.limit} | ${c.pass === null ? '–' : c.pass ? 'yes' : '**no**'} |`)
+  return lines.join('\n')
+}
+
+function throughputMarkdown (t: ThroughputResults): string {
+  const lines: string[] = []
+  lines.push(`Simulator: ${t.settings.tokens} chunks per answer, ${t.settings.intervalMs} ms apart. ${t.settings.duration} s per run after ${t.settings.warmup} s warm-up per target and workload${t.settings.rounds > 1 ? `; medians of ${t.settings.rounds} rounds` : ''}. Latency is the full response time (streams: to the last byte). CPU is user + system time of the target process from /proc per completed request; for the simulator row it is the simulator's own. "sim µs/req" is the simulator's CPU behind the target. "cores" is the target's CPU use during the run.`, '')
+  lines.push('| workload | conns | target | req/s | ×floor | p50 ms | ×floor | p99 ms | ×floor | CPU µs/req | ×floor | cores | sim µs/req | non-2xx / errors |')
+  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  for (const r of t.table) {
+    const f = t.table.find(x => x.workload === r.workload && x.connections === r.connections && x.target === 'floor')!
+    lines.push(`| ${r.workload} | ${r.connections} | ${r.target} | ${fmt(r.rps)} | ${fmtRatio(ratio(r.rps, f.rps))} | ${ms(r.latency.p50)} | ${fmtRatio(ratio(r.latency.p50, f.latency.p50))} | ${ms(r.latency.p99)} | ${fmtRatio(ratio(r.latency.p99, f.latency.p99))} | ${fmt(r.cpuUsPerRequest)} | ${fmtRatio(ratio(r.cpuUsPerRequest, f.cpuUsPerRequest))} | ${r.targetCores.toFixed(2)} | ${fmt(r.upstreamCpuUsPerRequest)} | ${r.non2xx} / ${r.errors} |`)
+  }
+  lines.push('', `First streamed byte: ${t.settings.firstByteRequests} sequential streamed requests per target over one keep-alive connection, targets taking turns; time from sending the request to the response headers and to the first body byte.`, '')
+  lines.push('| target | requests | headers p50 ms | first byte p50 ms | first byte p99 ms | Δ p50 vs floor | Δ p50 vs simulator | whole stream p50 ms | failures |')
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+  const floorFb = t.firstByte.find(r => r.target === 'floor')
+  const simFb = t.firstByte.find(r => r.target === 'simulator')
+  for (const r of t.firstByte) {
+    lines.push(`| ${r.target} | ${r.count} | ${ms(r.headers.p50)} | ${ms(r.firstByte.p50)} | ${ms(r.firstByte.p99)} | ${signedMs(r.firstByte.p50 - (floorFb?.firstByte.p50 ?? NaN))} | ${signedMs(r.firstByte.p50 - (simFb?.firstByte.p50 ?? NaN))} | ${ms(r.total.p50)} | ${r.failures} |`)
+  }
+  lines.push('')
+  return lines.join('\n')
+}
+
+// ---- memory ----
+
+interface MemoryResults {
+  settings: { streams: number, tokens: number, intervalMs: number, bursts: number, soakMinutes: number, upstreamConnections: number, soakFastConnections: number, soakSlowConnections: number }
+  idleAfterStartMb: number
+  bursts: BurstResult[]
+  soak: SoakResult | null
+}
+
+async function memoryRun (): Promise<MemoryResults> {
+  const upstreamConnections = Math.max(256, settings.streams + 100)
+  const sim = await startSimulatorProcess('simulator (slow)', { tokens: settings.memoryTokens, intervalMs: settings.memoryIntervalMs, firstChunkDelayMs: 0 })
+  // Beyond its 256 default the gateway would queue streams for an upstream connection; this run is about 1,000
+  // streams really in flight, so the gateway gets enough upstream connections.
+  const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, env: { UPSTREAM_CONNECTIONS: String(upstreamConnections) }, logPath: settings.logFile })
+  log(`memory: gateway ${gateway.origin} (pid ${gateway.pid}) with UPSTREAM_CONNECTIONS=${upstreamConnections}; simulator ${settings.memoryTokens} chunks ${settings.memoryIntervalMs} ms apart`)
+  const slowStream = WORKLOADS.stream
+  const fastStream = request({ stream: true, stream_options: { include_usage: true }, sim: { intervalMs: 0 } })
+  const json = WORKLOADS.json
+  const soakFast = 32
+  const soakSlow = 200
+  try {
+    await checkKeyRequired(gateway)
+    await check('gateway', gateway.origin, 'json')
+    const idleAfterStartMb = rssKb(gateway.pid) / 1024
+    log(`memory: idle RSS after start ${idleAfterStartMb.toFixed(1)} MB; warming up`)
+    await warmUp(gateway.origin, fastStream, 32, Math.max(1, settings.warmup))
+    await warmUp(gateway.origin, json, 32, Math.max(1, settings.warmup))
+    await sleep(3000)
+    const bursts: BurstResult[] = []
+    const budgetMs = settings.memoryTokens * settings.memoryIntervalMs + 120_000
+    for (let i = 0; i < settings.bursts; i++) {
+      log(`memory: burst ${i + 1}/${settings.bursts}: ${settings.streams} concurrent streams`)
+      const b = await streamBurst(gateway, slowStream, settings.streams, budgetMs)
+      bursts.push(b)
+      log(`  completed ${b.completed}, failed ${b.failed}, max in flight ${b.maxInFlight}, RSS before ${b.rssBeforeMb.toFixed(1)} max ${b.rssMaxMb.toFixed(1)} end ${b.rssAtEndMb.toFixed(1)} idle ${b.rssAfterIdleMb.toFixed(1)} MB`)
+    }
+    let soakResult: SoakResult | null = null
+    if (settings.soakMinutes > 0) {
+      log(`memory: soak ${settings.soakMinutes} min: ${soakFast} connections of fast streams and JSON, ${soakSlow} connections of slow streams`)
+      soakResult = await soak(gateway, { fastStream, json, slowStream }, settings.soakMinutes, soakFast, soakSlow, log)
+    }
+    return {
+      settings: { streams: settings.streams, tokens: settings.memoryTokens, intervalMs: settings.memoryIntervalMs, bursts: settings.bursts, soakMinutes: settings.soakMinutes, upstreamConnections, soakFastConnections: soakFast, soakSlowConnections: soakSlow },
+      idleAfterStartMb,
+      bursts,
+      soak: soakResult
+    }
+  } finally {
+    await gateway.stop()
+    await sim.stop()
+  }
+}
+
+function memoryChecks (m: MemoryResults): Check[] {
+  const max = Math.max(...m.bursts.map(b => b.rssMaxMb))
+  const allOpen = m.bursts.every(b => b.completed === m.settings.streams)
+  const checks: Check[] = [{
+    target: `${fmt(m.settings.streams)} concurrent streams, gateway RSS`,
+    measured: `max ${max.toFixed(1)} MB${allOpen ? '' : ' (some streams failed)'}`,
+    limit: '≤ 200 MB',
+    pass: max <= 200 && allOpen
+  }]
+  if (m.soak) {
+    checks.push({
+      target: `RSS flat after the soak (${m.soak.minutes.toFixed(1)} min)`,
+      measured: `${m.soak.startMb.toFixed(1)} → ${m.soak.endMb.toFixed(1)} MB (max ${m.soak.maxMb.toFixed(1)}), ${m.soak.slopeMbPerMin >= 0 ? '+' : ''}${m.soak.slopeMbPerMin.toFixed(2)} MB/min`,
+      limit: 'no growth',
+      pass: !m.soak.grew
+    })
+  }
+  return checks
+}
+
+function memoryMarkdown (m: MemoryResults): string {
+  const lines: string[] = []
+  lines.push(`Gateway with \`UPSTREAM_CONNECTIONS=${m.settings.upstreamConnections}\` (default 256 would queue the streams beyond it); simulator streams ${m.settings.tokens} chunks ${m.settings.intervalMs} ms apart (about ${(m.settings.tokens * m.settings.intervalMs / 1000).toFixed(1)} s per stream). RSS is VmRSS of the gateway process; idle right after start ${m.idleAfterStartMb.toFixed(1)} MB.`, '')
+  lines.push('| burst | streams | completed | failed | max in flight (/health) | seconds | RSS before MB | RSS max MB | RSS at end MB | RSS after 5 s idle MB |')
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  m.bursts.forEach((b, i) => lines.push(`| ${i + 1} | ${b.streams} | ${b.completed} | ${b.failed} | ${b.maxInFlight} | ${b.seconds.toFixed(1)} | ${b.rssBeforeMb.toFixed(1)} | ${b.rssMaxMb.toFixed(1)} | ${b.rssAtEndMb.toFixed(1)} | ${b.rssAfterIdleMb.toFixed(1)} |`))
+  if (m.soak) {
+    const s = m.soak
+    lines.push('', `Soak: ${s.minutes.toFixed(1)} min of steady load (${m.settings.soakFastConnections} connections cycling fast streams and JSON, ${m.settings.soakSlowConnections} connections of slow streams); ${fmt(s.requests)} requests, ${s.non2xx} non-2xx, ${s.errors} errors.`, '')
+    lines.push('| idle before MB | first sample MB | last sample MB | min MB | max MB | growth (last third − first third) MB | slope MB/min | slope 2nd half MB/min | idle 10 s after MB | grew |')
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    lines.push(`| ${s.beforeMb.toFixed(1)} | ${s.startMb.toFixed(1)} | ${s.endMb.toFixed(1)} | ${s.minMb.toFixed(1)} | ${s.maxMb.toFixed(1)} | ${s.growthMb.toFixed(1)} | ${s.slopeMbPerMin.toFixed(2)} | ${s.slopeSecondHalfMbPerMin.toFixed(2)} | ${s.afterIdleMb.toFixed(1)} | ${s.grew ? '**yes**' : 'no'} |`)
+    lines.push('', 'RSS samples (s: MB): ' + s.samples.map(x => `${x.atSeconds.toFixed(0)}: ${x.rssMb.toFixed(1)}`).join(', '))
+  }
+  lines.push('')
+  return lines.join('\n')
+}
+
+// ---- profile ----
+
+interface ProfileResults {
+  workload: WorkloadName
+  connections: number
+  seconds: number
+  rps: number
+  summary: ProfileSummary
+}
+
+async function profileRun (workload: WorkloadName): Promise<ProfileResults> {
+  const dir = join(settings.out, 'profiles')
+  mkdirSync(dir, { recursive: true })
+  const name = `gateway-${workload}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`
+  const connections = Math.max(...settings.connections)
+  const sim = await startSimulatorProcess('simulator', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
+  const gateway = await startGateway({
+    upstreamOrigin: sim.origin,
+    apiKey: CLIENT_KEY,
+    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name],
+    logPath: settings.logFile
+  })
+  let run: LoadRun
+  let window: { fromUs: number, toUs: number }
+  try {
+    await check('gateway', gateway.origin, workload)
+    log(`profile: gateway ${workload} warm-up ${settings.warmup} s, then ${settings.duration} s at ${connections} connections under --cpu-prof`)
+    if (settings.warmup > 0) await warmUp(gateway.origin, WORKLOADS[workload], connections, settings.warmup)
+    // V8's profile timestamps and process.hrtime share the monotonic clock: keep only the measured window.
+    const fromUs = Number(process.hrtime.bigint() / 1000n)
+    run = await runLoad({ target: 'gateway', origin: gateway.origin, workload, request: WORKLOADS[workload], connections, seconds: settings.duration, targetPid: gateway.pid, upstreamPid: sim.pid })
+    window = { fromUs, toUs: Number(process.hrtime.bigint() / 1000n) }
+  } finally {
+    // SIGTERM: the gateway closes gracefully and exits, which is when Node writes the profile.
+    await gateway.stop(20_000)
+    await sim.stop()
+  }
+  const summary = summariseProfile(join(dir, name), window)
+  return { workload, connections, seconds: run.seconds, rps: run.rps, summary }
+}
+
+// ---- main ----
+
+async function main (): Promise<void> {
+  const m: Machine = machine(process.argv.slice(2))
+  log(machineMarkdown(m))
+  const md: string[] = ['# Qwen Gateway benchmark', '', machineMarkdown(m), '']
+  const json: Record<string, unknown> = { machine: m }
+  const checks: Check[] = []
+
+  if (phases.throughput) {
+    const t = await throughput()
+    const c = throughputChecks(t)
+    checks.push(...c)
+    const section = ['## Throughput, latency, CPU (gateway vs floor vs simulator)', '', throughputMarkdown(t), checksMarkdown(c), ''].join('\n')
+    md.push(section)
+    json.throughput = { ...t, checks: c }
+    writeResults('throughput', ['# Throughput', '', machineMarkdown(m), '', section].join('\n'), { machine: m, ...t, checks: c })
+  }
+  if (phases.memory) {
+    const r = await memoryRun()
+    const c = memoryChecks(r)
+    checks.push(...c)
+    const section = ['## Memory: concurrent slow streams and soak', '', memoryMarkdown(r), checksMarkdown(c), ''].join('\n')
+    md.push(section)
+    json.memory = { ...r, checks: c }
+    writeResults('memory', ['# Memory', '', machineMarkdown(m), '', section].join('\n'), { machine: m, ...r, checks: c })
+  }
+  if (phases.profile) {
+    const results: ProfileResults[] = []
+    const parts: string[] = ['## CPU profile of the gateway under load', '']
+    for (const workload of settings.profileWorkloads) {
+      const p = await profileRun(workload)
+      results.push(p)
+      parts.push(profileMarkdown(`${workload}, ${p.connections} connections, ${fmt(p.rps)} req/s under the profiler`, p.summary))
+    }
+    const section = parts.join('\n')
+    md.push(section)
+    json.profile = results
+    writeResults('profile', ['# Profile', '', machineMarkdown(m), '', section].join('\n'), { machine: m, profiles: results })
+  }
+  if (checks.length > 0) md.push('## Targets', '', checksMarkdown(checks), '')
+  const markdown = md.join('\n')
+  writeResults('latest', markdown, json)
+  console.log(markdown)
+  log(`results written to ${join(settings.out, 'latest.md')} and latest.json`)
+}
+
+try {
+  await main()
+} catch (error) {
+  log(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`)
+  process.exitCode = 1
+} finally {
+  killAll()
+}
+// Keep-alive sockets of fetch's global agent must not hold the process open for seconds.
+process.exit()
