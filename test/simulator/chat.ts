@@ -9,7 +9,8 @@ import { streamAnswer } from './stream.ts'
 /** POST /v1/chat/completions. Order: connection faults, delays, injected error, validation, answer. */
 export async function handleChat (ex: Exchange, config: SimulatorConfig): Promise<void> {
   const body = ex.rec.body
-  const scenario = resolveScenario(config.defaults, isObject(body) ? body.sim : undefined)
+  const requested = resolveScenario(config.defaults, isObject(body) ? body.sim : undefined)
+  const scenario = resolveScenario(requested, config.override?.(ex.rec, config.chatCount++))
   if (scenario.resetBeforeHeaders === true) return ex.destroy()
   if (scenario.stall === 'headers') return ex.stall()
   await ex.sleep(scenario.ttfbMs)

@@ -16,6 +16,7 @@ export type {
   Framing,
   RecordedRequest,
   Scenario,
+  ScenarioOverride,
   Simulator,
   SimulatorEvent,
   SimulatorOptions,
@@ -31,7 +32,9 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     models: options.models ?? DEFAULT_MODELS,
     modelsStatus: options.modelsStatus,
     strictModels: options.strictModels ?? true,
-    defaults: options.defaults ?? {}
+    defaults: options.defaults ?? {},
+    override: null,
+    chatCount: 0
   }
   const recorder = new Recorder()
   const requests: RecordedRequest[] = []
@@ -83,6 +86,9 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     requests,
     events: recorder.events,
     waitFor: (event, timeoutMs) => recorder.waitFor(event, timeoutMs),
+    setOverride (override) {
+      config.override = override
+    },
     async close () {
       closing = true
       for (const controller of live) controller.abort()

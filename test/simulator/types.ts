@@ -85,11 +85,21 @@ export interface Simulator {
   requests: RecordedRequest[]
   events: EventEmitter
   waitFor (event: SimulatorEvent, timeoutMs?: number): Promise<RecordedRequest>
+  /**
+   * Lets a test decide a chat request's scenario from the request itself (its key, how many came before ...);
+   * what it returns is merged over the body's `sim`. Pass null to remove.
+   */
+  setOverride (override: ScenarioOverride | null): void
   close (): Promise<void>
 }
 
+export type ScenarioOverride = (request: RecordedRequest, chatIndex: number) => Scenario | undefined
+
 /** Options after defaults were applied. */
 export interface SimulatorConfig {
+  override: ScenarioOverride | null
+  /** Chat requests seen so far, for overrides that fail the first N. */
+  chatCount: number
   apiKeys: string[]
   models: string[]
   modelsStatus?: number
