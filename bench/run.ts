@@ -43,6 +43,7 @@ Memory options
 
 Profile options
   --profile-workload <w>    stream, json or both (default stream); uses --duration and --connections' largest value
+  --profile-floor           also profile the bare proxy under the same load, for comparison
 
 Output
   --out <dir>               results directory (default bench/results): latest.md/.json plus one file per phase
@@ -69,6 +70,7 @@ const { values: opts } = parseArgs({
     bursts: { type: 'string', default: '2' },
     'soak-minutes': { type: 'string' },
     'profile-workload': { type: 'string', default: 'stream' },
+    'profile-floor': { type: 'boolean', default: false },
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results') },
     'log-file': { type: 'string' },
     help: { type: 'boolean', default: false }
@@ -146,7 +148,7 @@ function plannedSeconds (): number {
     s += runs * (settings.duration + 3) + 3 * 2 * (settings.warmup + 2) + 300 + 60
   }
   if (phases.memory) s += settings.bursts * (settings.memoryTokens * settings.memoryIntervalMs / 1000 + 90) + settings.soakMinutes * 60 + 120
-  if (phases.profile) s += settings.profileWorkloads.length * (settings.duration + settings.warmup + 60)
+  if (phases.profile) s += settings.profileWorkloads.length * 2 * (settings.duration + settings.warmup + 60)
   return s
 }
 const watchdog = setTimeout(() => {
@@ -451,6 +453,7 @@ function memoryMarkdown (m: MemoryResults): string {
 // ---- profile ----
 
 interface ProfileResults {
+  target: 'gateway' | 'floor'
   workload: WorkloadName
   connections: number
   seconds: number
@@ -458,35 +461,33 @@ interface ProfileResults {
   summary: ProfileSummary
 }
 
-async function profileRun (workload: WorkloadName): Promise<ProfileResults> {
+async function profileRun (kind: 'gateway' | 'floor', workload: WorkloadName): Promise<ProfileResults> {
   const dir = join(settings.out, 'profiles')
   mkdirSync(dir, { recursive: true })
-  const name = `gateway-${workload}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`
+  const name = `${kind}-${workload}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`
+  const nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name]
   const connections = Math.max(...settings.connections)
   const sim = await startSimulatorProcess('simulator', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
-  const gateway = await startGateway({
-    upstreamOrigin: sim.origin,
-    apiKey: CLIENT_KEY,
-    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name],
-    logPath: settings.logFile
-  })
+  const target = kind === 'gateway'
+    ? await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs, logPath: settings.logFile })
+    : await startBareProxy(sim.origin, 256, nodeArgs)
   let run: LoadRun
   let window: { fromUs: number, toUs: number }
   try {
-    await check('gateway', gateway.origin, workload)
-    log(`profile: gateway ${workload} warm-up ${settings.warmup} s, then ${settings.duration} s at ${connections} connections under --cpu-prof`)
-    if (settings.warmup > 0) await warmUp(gateway.origin, WORKLOADS[workload], connections, settings.warmup)
+    await check(kind, target.origin, workload)
+    log(`profile: ${kind} ${workload} warm-up ${settings.warmup} s, then ${settings.duration} s at ${connections} connections under --cpu-prof`)
+    if (settings.warmup > 0) await warmUp(target.origin, WORKLOADS[workload], connections, settings.warmup)
     // V8's profile timestamps and process.hrtime share the monotonic clock: keep only the measured window.
     const fromUs = Number(process.hrtime.bigint() / 1000n)
-    run = await runLoad({ target: 'gateway', origin: gateway.origin, workload, request: WORKLOADS[workload], connections, seconds: settings.duration, targetPid: gateway.pid, upstreamPid: sim.pid })
+    run = await runLoad({ target: kind, origin: target.origin, workload, request: WORKLOADS[workload], connections, seconds: settings.duration, targetPid: target.pid, upstreamPid: sim.pid })
     window = { fromUs, toUs: Number(process.hrtime.bigint() / 1000n) }
   } finally {
-    // SIGTERM: the gateway closes gracefully and exits, which is when Node writes the profile.
-    await gateway.stop(20_000)
+    // SIGTERM: the process closes gracefully and exits, which is when Node writes the profile.
+    await target.stop(20_000)
     await sim.stop()
   }
   const summary = summariseProfile(join(dir, name), window)
-  return { workload, connections, seconds: run.seconds, rps: run.rps, summary }
+  return { target: kind, workload, connections, seconds: run.seconds, rps: run.rps, summary }
 }
 
 // ---- main ----
@@ -519,17 +520,20 @@ async function main (): Promise<void> {
   if (phases.profile) {
     const results: ProfileResults[] = []
     const parts: string[] = ['## CPU profile of the gateway under load', '']
+    const kinds = opts['profile-floor'] ? ['gateway', 'floor'] as const : ['gateway'] as const
     for (const workload of settings.profileWorkloads) {
-      const p = await profileRun(workload)
-      results.push(p)
-      parts.push(profileMarkdown(`${workload}, ${p.connections} connections, ${fmt(p.rps)} req/s under the profiler`, p.summary))
+      for (const kind of kinds) {
+        const p = await profileRun(kind, workload)
+        results.push(p)
+        parts.push(profileMarkdown(`${kind}, ${workload}, ${p.connections} connections, ${fmt(p.rps)} req/s under the profiler`, p.summary))
+      }
     }
     const section = parts.join('\n')
     md.push(section)
     json.profile = results
     writeResults('profile', ['# Profile', '', machineMarkdown(m), '', section].join('\n'), { machine: m, profiles: results })
   }
-  if (checks.length > 0) md.push('## Targets', '', checksMarkdown(checks), '')
+  if (phases.throughput && phases.memory) md.push('## Targets', '', checksMarkdown(checks), '')
   const markdown = md.join('\n')
   writeResults('latest', markdown, json)
   console.log(markdown)

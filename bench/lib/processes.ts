@@ -154,10 +154,10 @@ export async function startSimulatorProcess (name: string, settings: SimulatorSe
   return { name, origin: `http://${HOST}:${port}`, pid: child.pid!, child, stderrTail, stop: stopper(child) }
 }
 
-export async function startBareProxy (upstreamOrigin: string, connections: number): Promise<Target> {
+export async function startBareProxy (upstreamOrigin: string, connections: number, nodeArgs: string[] = []): Promise<Target> {
   const { child, stderrTail } = spawnNode({
     name: 'floor',
-    args: ['bench/bare-proxy.ts'],
+    args: [...nodeArgs, 'bench/bare-proxy.ts'],
     env: { BARE_PROXY_UPSTREAM: upstreamOrigin, BARE_PROXY_CONNECTIONS: String(connections) },
     ipc: true
   })

@@ -54,7 +54,6 @@ export class SseRelay extends Readable {
   #finished = false
   readonly #heartbeat: HeartbeatOptions | null
   #timer: NodeJS.Timeout | null = null
-  #pushedSinceBeat = false
 
   constructor (heartbeat: HeartbeatOptions | null = null) {
     super()
@@ -85,16 +84,15 @@ export class SseRelay extends Readable {
     if (this.#finished || this.destroyed) return
     this.push(HEARTBEAT)
     this.#heartbeat?.onBeat?.()
+    this.#timer?.refresh()
   }
 
   override _read (): void {
     this.#source?.resume()
     if (this.#heartbeat && this.#timer === null && !this.#finished) {
-      // Checked every half interval: a gap of silence never exceeds one interval, and chunks cost one flag write.
-      this.#timer = setInterval(() => {
-        if (!this.#pushedSinceBeat) this.beat()
-        this.#pushedSinceBeat = false
-      }, this.#heartbeat.intervalMs / 2).unref()
+      // One timer per stream, pushed back (refresh, no allocation) whenever data flows: it fires only after a
+      // full interval of silence.
+      this.#timer = setInterval(() => this.beat(), this.#heartbeat.intervalMs).unref()
     }
   }
 
@@ -132,7 +130,7 @@ export class SseRelay extends Readable {
       if (start > flushedTo) parts.push(buf.subarray(flushedTo, start))
       if (parts.length > 0) more = this.push(parts.length === 1 ? parts[0] : Buffer.concat(parts.map(toBuffer)))
     }
-    this.#pushedSinceBeat = true
+    this.#timer?.refresh()
     if (handler.done) this.#close(null)
     else if (!more) this.#source!.pause()
   }

@@ -50,3 +50,55 @@ t.test('the server refuses to start on bad configuration: one line, exit code 1'
   t.equal(result.stderr.trim(), 'Invalid configuration: PORT="abc" is not valid; expected an integer port from 0 to 65535')
   t.notMatch(result.stderr + result.stdout, /sk-secret-123/)
 })
+
+t.test('the config file: YAML or JSON, checked with messages that name the problem', async t => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'qwen-gateway-config-test-'))
+  const write = (name: string, text: string) => {
+    const path = join(dir, name)
+    writeFileSync(path, text)
+    return path
+  }
+  const ok = write('ok.yaml', `
+upstreams:
+  - name: intl
+    base_url: https://dashscope-intl.aliyuncs.com/compatible-mode/v1/
+    api_keys_env: INTL_KEYS
+  - name: vllm
+    base_url: http://127.0.0.1:8000/v1
+models:
+  - id: qwen3-max
+    aliases: [gpt-4o, gpt-4.1]
+    targets: [{ upstream: intl }, { upstream: vllm, model: Qwen/Qwen3-8B }]
+clients:
+  - { name: roo, key: roo-secret-key, requests_per_minute: 60 }
+`)
+  const config = loadConfig({ GATEWAY_CONFIG: ok, INTL_KEYS: 'sk-1, sk-2', GATEWAY_API_KEYS: 'env-key', RATE_LIMIT_TPM: '1000' })
+  const { topology } = config
+  t.same(topology.upstreams, [
+    { name: 'intl', baseUrl: 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1', keys: ['sk-1', 'sk-2'] },
+    { name: 'vllm', baseUrl: 'http://127.0.0.1:8000/v1', keys: [] }
+  ])
+  t.same(topology.routes.get('gpt-4o'), [{ upstream: 'intl', model: 'qwen3-max' }, { upstream: 'vllm', model: 'Qwen/Qwen3-8B' }])
+  t.same(topology.declaredModels, ['qwen3-max', 'gpt-4o', 'gpt-4.1'])
+  t.same(topology.clients, [
+    { name: 'key-1', key: 'env-key', requestsPerMinute: 0, tokensPerMinute: 1000 },
+    { name: 'roo', key: 'roo-secret-key', requestsPerMinute: 60, tokensPerMinute: 1000 }
+  ])
+
+  const cases: Array<[string, string, RegExp]> = [
+    ['broken.yaml', 'upstreams: [', /is not valid YAML/],
+    ['broken.json', '{"upstreams": ', /is not valid JSON/],
+    ['unknown-field.yaml', 'upstream: []', /unknown-field\.yaml: \/upstream unexpected property/],
+    ['bad-url.yaml', 'upstreams: [{ name: a, base_url: "ftp://x" }]', /\/upstreams\/0\/base_url/],
+    ['bad-target.yaml', 'upstreams: [{ name: a, base_url: "http://x/v1" }]\nmodels: [{ id: m, targets: [{ upstream: b }] }]', /model "m" names upstream "b"/],
+    ['twice.yaml', 'models: [{ id: m, targets: [{ upstream: dashscope }] }, { id: n, aliases: [m], targets: [{ upstream: dashscope }] }]', /"m" is declared twice/],
+    ['no-key.yaml', 'clients: [{ name: c, key_env: UNSET_VARIABLE_X }]', /client "c" needs "key"/]
+  ]
+  for (const [name, text, message] of cases) {
+    t.throws(() => loadConfig({ GATEWAY_CONFIG: write(name, text) }), { name: 'ConfigError', message }, name)
+  }
+  t.throws(() => loadConfig({ GATEWAY_CONFIG: join(dir, 'missing.yaml') }), { message: /cannot read .*missing\.yaml: ENOENT/ })
+})

@@ -1,0 +1,113 @@
+import t from 'tap'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Fastify from 'fastify'
+import fp from 'fastify-plugin'
+import app from '../../src/app.ts'
+import { loadConfig } from '../../src/config.ts'
+import { serverOptions } from '../../src/server-options.ts'
+import { postJson, readEvents, startStack, user } from '../helper.ts'
+
+const chat = (extra: object = {}) => ({ model: 'qwen-plus', messages: user('hi'), ...extra })
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
+
+t.test('requests per minute per client key, with OpenAI\'s rate-limit headers', async t => {
+  const { baseURL } = await startStack(t, { env: { GATEWAY_API_KEYS: 'client-one,client-two', RATE_LIMIT_RPM: '3' } })
+  for (let i = 0; i < 3; i++) {
+    const res = await postJson(`${baseURL}/chat/completions`, chat(), bearer('client-one'))
+    t.equal(res.status, 200)
+    t.equal(res.headers.get('x-ratelimit-limit-requests'), '3')
+    t.equal(res.headers.get('x-ratelimit-remaining-requests'), String(2 - i))
+    t.match(res.headers.get('x-ratelimit-reset-requests'), /^\d+s$/)
+    await res.text()
+  }
+  const limited = await postJson(`${baseURL}/chat/completions`, chat(), bearer('client-one'))
+  t.equal(limited.status, 429)
+  const retryAfter = Number(limited.headers.get('retry-after'))
+  t.ok(retryAfter >= 1 && retryAfter <= 60, `retry-after ${retryAfter}`)
+  t.equal(limited.headers.get('x-ratelimit-remaining-requests'), '0')
+  t.equal(limited.headers.get('x-gateway-error-source'), 'gateway')
+  const { error } = (await limited.json()) as any
+  t.match(error, { type: 'requests', code: 'rate_limit_exceeded' })
+  t.match(error.message, /3 requests per minute/)
+  t.notMatch(error.message, /client-one/, 'the key is not echoed')
+
+  const other = await postJson(`${baseURL}/chat/completions`, chat(), bearer('client-two'))
+  t.equal(other.status, 200, 'each key has its own budget')
+  await other.text()
+})
+
+t.test('tokens per minute are charged with the upstream\'s real usage, streamed answers included', async t => {
+  const { baseURL, origin } = await startStack(t, { env: { GATEWAY_API_KEYS: 'client-one', RATE_LIMIT_TPM: '50' } })
+  const usage = { prompt_tokens: 20, completion_tokens: 10 }
+  const first = await postJson(`${baseURL}/chat/completions`, chat({ sim: { usage } }), bearer('client-one'))
+  t.equal(first.status, 200)
+  t.equal(first.headers.get('x-ratelimit-limit-tokens'), '50')
+  t.equal(first.headers.get('x-ratelimit-remaining-tokens'), '50')
+  await first.text()
+
+  const second = await postJson(`${baseURL}/chat/completions`, chat({ stream: true, sim: { usage } }), bearer('client-one'))
+  t.equal(second.headers.get('x-ratelimit-remaining-tokens'), '20', '30 tokens of the first answer charged')
+  await readEvents(second)
+
+  const third = await postJson(`${baseURL}/chat/completions`, chat(), bearer('client-one'))
+  t.equal(third.status, 429, 'the stream\'s 30 tokens were charged too')
+  t.match(((await third.json()) as any).error, { type: 'tokens', code: 'rate_limit_exceeded' })
+  t.match(await (await fetch(`${origin}/metrics`)).text(), /^qwen_gateway_rate_limited_total\{limit="tokens"\} 1$/m)
+})
+
+t.test('named clients in the config file carry their own limits', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'qwen-gateway-clients-'))
+  const file = join(dir, 'gateway.json')
+  writeFileSync(file, JSON.stringify({
+    clients: [
+      { name: 'roo', key: 'roo-key-123456', requests_per_minute: 2 },
+      { name: 'ci', key_env: 'TEST_CI_KEY' }
+    ]
+  }))
+  const { baseURL } = await startStack(t, { env: { GATEWAY_CONFIG: file, TEST_CI_KEY: 'ci-key-abcdef' } })
+  const statuses = []
+  for (let i = 0; i < 3; i++) {
+    const res = await postJson(`${baseURL}/chat/completions`, chat(), bearer('roo-key-123456'))
+    statuses.push(res.status)
+    await res.text()
+  }
+  t.same(statuses, [200, 200, 429])
+  for (let i = 0; i < 3; i++) {
+    const res = await postJson(`${baseURL}/chat/completions`, chat(), bearer('ci-key-abcdef'))
+    t.equal(res.status, 200, 'no limit for ci')
+    t.equal(res.headers.get('x-ratelimit-limit-requests'), null)
+    await res.text()
+  }
+  const wrong = await postJson(`${baseURL}/chat/completions`, chat(), bearer('nope-nope-nope'))
+  t.equal(wrong.status, 401)
+})
+
+t.test('an open gateway limits per client address', async t => {
+  const { baseURL } = await startStack(t, { env: { RATE_LIMIT_RPM: '1' } })
+  t.equal((await postJson(`${baseURL}/chat/completions`, chat())).status, 200)
+  t.equal((await postJson(`${baseURL}/chat/completions`, chat())).status, 429)
+})
+
+t.test('a saturated event loop sheds API requests with a 503, probes still answer', async t => {
+  const config = loadConfig({ LOG_LEVEL: 'silent', LOAD_SHED_EVENT_LOOP_DELAY_MS: '20', DASHSCOPE_BASE_URL: 'http://127.0.0.1:9/v1' })
+  const server = Fastify(serverOptions(config))
+  await server.register(fp(app), { config })
+  // Something the gateway never does on purpose: block the loop, as a CPU-bound neighbour would.
+  server.get('/test/block', async () => {
+    const until = Date.now() + 300
+    while (Date.now() < until);
+    return { blocked: true }
+  })
+  await server.ready()
+  t.after(() => server.close())
+  await server.inject({ method: 'GET', url: '/test/block' })
+  await new Promise(resolve => setTimeout(resolve, 5))
+  const shed = await server.inject({ method: 'GET', url: '/v1/models' })
+  t.equal(shed.statusCode, 503)
+  t.equal(shed.headers['retry-after'], '2')
+  t.match(shed.json().error, { code: 'overloaded', type: 'server_error' })
+  const probe = await server.inject({ method: 'GET', url: '/health' })
+  t.equal(probe.statusCode, 200)
+})
