@@ -368,7 +368,7 @@ interface MemoryResults {
 }
 
 async function memoryRun (): Promise<MemoryResults> {
-  const upstreamConnections = Math.max(256, settings.streams + 100)
+  const upstreamConnections = Math.max(2000, settings.streams + 100)
   const sim = await startSimulatorProcess('simulator (slow)', { tokens: settings.memoryTokens, intervalMs: settings.memoryIntervalMs, firstChunkDelayMs: 0 })
   // Beyond its 256 default the gateway would queue streams for an upstream connection; this run is about 1,000
   // streams really in flight, so the gateway gets enough upstream connections.

@@ -20,7 +20,12 @@ await server.register(fp(app), { config })
 closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async function shutdown ({ signal, err }) {
   if (err) server.log.error({ err }, 'fatal error, shutting down')
   else server.log.info({ signal }, 'shutting down')
+  // close() stops accepting and waits for requests in flight. A keep-alive connection whose stream ends during
+  // the wait would otherwise linger until the client drops it, so idle ones are closed as they appear.
+  const sweep = setInterval(() => server.server.closeIdleConnections(), 100)
   await server.close()
+  clearInterval(sweep)
+  server.log.info('stopped')
 })
 
 await server.listen({ port: config.PORT, host: config.HOST })

@@ -38,8 +38,8 @@ export interface ProfileSummary {
   self: ProfileRow[]
   /** Self time by where the code lives: a package, Node's core, the gateway, GC, V8. */
   byArea: ProfileRow[]
-  /** Inclusive time (self + callees) of the gateway's own functions. */
-  gatewayInclusive: ProfileRow[]
+  /** Inclusive time (self + callees) of the process's own functions (not its dependencies'). */
+  ownInclusive: ProfileRow[]
 }
 
 const SPECIAL = new Set(['(idle)', '(program)', '(garbage collector)', '(root)'])
@@ -58,15 +58,17 @@ function area (frame: CallFrame): string {
   if (path.startsWith('node:')) return 'node core (' + path.split('/').slice(0, 2).join('/').replace(/^node:internal\//, 'internal/') + ')'
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)
   if (pkg) return 'npm: ' + pkg[1]
-  if (/^(src|plugins|routes)\//.test(path)) return 'gateway: ' + path.split('/')[0] + '/'
+  if (OWN.test(path)) return 'own code: ' + path.split('/')[0] + '/'
   return path
 }
 
-const isGateway = (frame: CallFrame) => /^(src|plugins|routes)\//.test(shortUrl(frame.url))
+// The process's own code: the gateway's src/, plugins/, routes/; the floor's bench/.
+const OWN = /^(src|plugins|routes|bench)\//
+const isOwn = (frame: CallFrame) => OWN.test(shortUrl(frame.url))
 
 function label (frame: CallFrame): { name: string, where: string } {
   const name = frame.functionName === '' ? '(anonymous)' : frame.functionName
-  if (frame.url === '') return { name, where: '' }
+  if (frame.url === '') return { name, where: SPECIAL.has(name) ? '' : '(native)' }
   return { name, where: `${shortUrl(frame.url)}:${frame.lineNumber + 1}` }
 }
 
@@ -79,7 +81,7 @@ function top (map: Map<string, { name: string, where: string, us: number }>, bus
 
 /**
  * Aggregates a V8 .cpuprofile: self time by function (name + file + line), by area, and inclusive time of the
- * gateway's functions. `window` (µs, V8's monotonic clock, which is process.hrtime's) keeps only the samples
+ * process's own functions. `window` (µs, V8's monotonic clock, which is process.hrtime's) keeps only the samples
  * taken under load, leaving start-up and shutdown out.
  */
 export function summariseProfile (file: string, window?: { fromUs: number, toUs: number }, n = 25): ProfileSummary {
@@ -118,12 +120,12 @@ export function summariseProfile (file: string, window?: { fromUs: number, toUs:
     const arow = areas.get(a) ?? { name: a, where: '', us: 0 }
     arow.us += us
     areas.set(a, arow)
-    // Inclusive: every distinct gateway function on this sample's stack.
+    // Inclusive: every distinct function of our own on this sample's stack.
     const seen = new Set<string>()
     let id: number | undefined = node.id
     for (let depth = 0; id !== undefined && depth < 500; depth++) {
       const frame: CallFrame = byId.get(id)!.callFrame
-      if (isGateway(frame)) {
+      if (isOwn(frame)) {
         const l = label(frame)
         const k = `${l.name} ${l.where}`
         if (!seen.has(k)) {
@@ -142,7 +144,7 @@ export function summariseProfile (file: string, window?: { fromUs: number, toUs:
     busyMs: busyUs / 1000,
     self: top(self, busyUs, n),
     byArea: top(areas, busyUs, 20),
-    gatewayInclusive: top(inclusive, busyUs, 15)
+    ownInclusive: top(inclusive, busyUs, 15)
   }
 }
 
@@ -152,13 +154,13 @@ export function profileMarkdown (title: string, s: ProfileSummary): string {
   lines.push(`Profile: \`${shortUrl(s.file)}\`; window under load ${(s.windowMs / 1000).toFixed(1)} s, of which busy (not idle) ${(s.busyMs / 1000).toFixed(1)} s. Percentages are of the busy time.`, '')
   lines.push('Top self time by function:', '')
   lines.push('| # | self ms | % busy | function | where |', '|---:|---:|---:|---|---|')
-  s.self.forEach((row, i) => lines.push(`| ${i + 1} | ${row.ms.toFixed(0)} | ${row.percent.toFixed(1)} | \`${row.name}\` | ${row.where === '' ? '' : `\`${row.where}\``} |`))
+  s.self.forEach((row, i) => lines.push(`| ${i + 1} | ${row.ms.toFixed(0)} | ${row.percent.toFixed(1)} | \`${row.name}\` | ${row.where === '' || row.where === '(native)' ? row.where : `\`${row.where}\``} |`))
   lines.push('', 'Self time by area:', '')
   lines.push('| self ms | % busy | area |', '|---:|---:|---|')
   for (const row of s.byArea) lines.push(`| ${row.ms.toFixed(0)} | ${row.percent.toFixed(1)} | ${row.name} |`)
-  lines.push('', 'Gateway functions, inclusive time (self + everything they call):', '')
+  lines.push('', 'Own functions (gateway: src/, plugins/, routes/; floor: bench/), inclusive time (self + everything they call):', '')
   lines.push('| incl. ms | % busy | function | where |', '|---:|---:|---|---|')
-  for (const row of s.gatewayInclusive) lines.push(`| ${row.ms.toFixed(0)} | ${row.percent.toFixed(1)} | \`${row.name}\` | \`${row.where}\` |`)
+  for (const row of s.ownInclusive) lines.push(`| ${row.ms.toFixed(0)} | ${row.percent.toFixed(1)} | \`${row.name}\` | \`${row.where}\` |`)
   lines.push('')
   return lines.join('\n')
 }

@@ -269,13 +269,17 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&
 
 /**
  * deploy/nginx.conf for loopback, by text substitution: the listen port, the compose host names, and what only
- * root may do in a container (user, pid file, Debian's compiled-in temp folders). The rest is the shipped file.
+ * root may do in a container (user, pid file, log files, Debian's compiled-in temp folders). The rest is the
+ * shipped file.
  */
 export function renderNginxConf (source: string, options: NginxRenderOptions): string {
   const { dir } = options
   let text = source
   text = text.replace(/^user\s+[^;]+;\n/m, '')
   text = substitute(text, /^pid\s+[^;]+;/m, `pid ${dir}/nginx.pid;`, 'the pid directive', 1, 1)
+  // The container's /dev/stdout and /dev/stderr are pipes; a test's are sockets, which nginx cannot open().
+  text = substitute(text, /^error_log\s+\S+/m, `error_log ${dir}/error.log`, 'the error_log directive', 1, 1)
+  text = substitute(text, /(\baccess_log\s+)\/dev\/stdout/, `$1${dir}/access.log`, 'access_log /dev/stdout', 1, 1)
   text = substitute(text, /^(\s*)listen\s+80;/m, `$1listen 127.0.0.1:${options.listenPort};`, '"listen 80;"', 1, 1)
   for (const [host, target] of Object.entries(options.upstreams)) {
     text = substitute(text, new RegExp(`(server\\s+)${escapeRegExp(host)}(?=[\\s;])`), `$1${target}`, `server ${host}`)
@@ -295,8 +299,9 @@ export interface Nginx {
   origin: string
   port: number
   dir: string
-  /** Access log lines (JSON, the shipped log_format) and error log lines: nginx writes both to our pipes. */
+  /** The error log and anything nginx wrote on stderr. */
   output (): string
+  /** The access log's lines, parsed (JSON: the shipped log_format). */
   accessLog (): any[]
   stop (): Promise<void>
 }
@@ -319,14 +324,21 @@ export async function startNginx (t: Teardown, options: { upstreams: Record<stri
   const config = renderNginxConf(options.source ?? await readDeploy('nginx.conf'), { dir, listenPort: port, upstreams, proxyReadTimeout: options.proxyReadTimeout })
   const file = join(dir, 'nginx.conf')
   await writeFile(file, config)
-  const server = await launch(t, 'nginx', ['-p', `${dir}/`, '-c', file, '-e', 'stderr', '-g', 'daemon off;'])
+  const readLog = (name: string) => {
+    try {
+      return readFileSync(join(dir, name), 'utf8')
+    } catch {
+      return ''
+    }
+  }
+  const server = await launch(t, 'nginx', ['-p', `${dir}/`, '-c', file, '-e', 'stderr', '-g', 'daemon off;'], { logs: () => readLog('error.log') })
   await waitUntil('nginx', server, () => acceptsConnections(port), 10_000)
   return {
     origin: `http://127.0.0.1:${port}`,
     port,
     dir,
     output: server.output,
-    accessLog: () => server.output().split('\n').filter(line => line.startsWith('{')).map(line => JSON.parse(line)),
+    accessLog: () => readLog('access.log').split('\n').filter(Boolean).map(line => JSON.parse(line)),
     stop: server.stop
   }
 }

@@ -1,0 +1,39 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+
+interface Teardown {
+  after (fn: () => unknown): void
+}
+
+export interface GatewayProcess {
+  child: ChildProcess
+  origin: string
+  baseURL: string
+  /** Everything the process wrote so far, stdout and stderr. */
+  output (): string
+  exited: Promise<number | null>
+}
+
+/** Runs `node src/server.ts` as users do, on a free loopback port, and kills it when the test ends. */
+export async function spawnGateway (t: Teardown, env: Record<string, string>): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, ['src/server.ts'], {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout!.on('data', chunk => { output += chunk })
+  child.stderr!.on('data', chunk => { output += chunk })
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  const deadline = Date.now() + 10_000
+  let origin: string | undefined
+  while (!origin) {
+    origin = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1]
+    if (child.exitCode !== null) throw new Error(`gateway exited early:\n${output}`)
+    if (Date.now() > deadline) throw new Error(`gateway did not start:\n${output}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  return { child, origin, baseURL: `${origin}/v1`, output: () => output, exited }
+}

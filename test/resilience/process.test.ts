@@ -1,0 +1,80 @@
+import t from 'tap'
+import { postJson, readEvents, user } from '../helper.ts'
+import { spawnGateway } from '../process-helper.ts'
+import { startSimulator } from '../simulator/index.ts'
+
+t.test('SIGTERM: no new requests, streams in flight finish, then a clean exit', async t => {
+  const sim = await startSimulator()
+  t.after(() => sim.close())
+  const gateway = await spawnGateway(t, { DASHSCOPE_BASE_URL: sim.url, SHUTDOWN_GRACE_MS: '10000', LOG_LEVEL: 'info' })
+  const running = [1, 2, 3].map(i => postJson(`${gateway.baseURL}/chat/completions`, { model: 'qwen-plus', messages: user(`stream ${i} of three`), stream: true, sim: { intervalMs: 80 } }).then(readEvents))
+  await sim.waitFor('request')
+  await sim.waitFor('request')
+  await sim.waitFor('request')
+  const signalledAt = performance.now()
+  gateway.child.kill('SIGTERM')
+  const results = await Promise.all(running)
+  for (const events of results) {
+    t.equal(events.at(-1)?.data, '[DONE]', 'the stream finished after SIGTERM')
+    t.ok(events.length > 10)
+  }
+  t.ok(results.every(events => events.at(-1)!.at > 300), 'they were still running when the signal came')
+  const refused = await fetch(`${gateway.origin}/health`).then(res => res.status, () => 'refused')
+  t.ok(refused === 'refused' || refused === 503, `new requests are refused (${refused})`)
+  t.equal(await gateway.exited, 0)
+  t.ok(performance.now() - signalledAt < 5000)
+  t.match(gateway.output(), /"signal":"SIGTERM".*shutting down/)
+})
+
+t.test('a stream that outlives the grace period does not keep the process alive', async t => {
+  const sim = await startSimulator()
+  t.after(() => sim.close())
+  const gateway = await spawnGateway(t, { DASHSCOPE_BASE_URL: sim.url, SHUTDOWN_GRACE_MS: '500', LOG_LEVEL: 'info' })
+  const res = await postJson(`${gateway.baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('x'), stream: true, sim: { stall: 'after_first' } })
+  const reading = res.text().catch(() => 'cut')
+  await sim.waitFor('request')
+  const signalledAt = performance.now()
+  gateway.child.kill('SIGTERM')
+  const code = await gateway.exited
+  const took = performance.now() - signalledAt
+  t.ok(took < 3000, `exited ${took.toFixed(0)} ms after SIGTERM with a stalled stream open`)
+  t.not(code, null)
+  await reading
+})
+
+t.test('no key ever reaches the logs', async t => {
+  const upstreamKeys = ['sk-upstream-refused-0001', 'sk-upstream-working-0002']
+  const clientKeys = ['client-key-alpha-0003', 'client-key-beta-0004']
+  const wrongKey = 'wrong-client-key-0005'
+  const sim = await startSimulator({ apiKeys: [upstreamKeys[1]] })
+  t.after(() => sim.close())
+  const gateway = await spawnGateway(t, {
+    DASHSCOPE_BASE_URL: sim.url,
+    DASHSCOPE_API_KEY: upstreamKeys.join(','),
+    GATEWAY_API_KEYS: clientKeys.join(','),
+    RATE_LIMIT_RPM: '100',
+    LOG_LEVEL: 'trace'
+  })
+  const auth = (key: string) => ({ authorization: `Bearer ${key}` })
+  const scenario = [
+    postJson(`${gateway.baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('hi') }, auth(clientKeys[0])),
+    postJson(`${gateway.baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('hi'), stream: true }, auth(clientKeys[1])),
+    postJson(`${gateway.baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('hi') }, auth(wrongKey)),
+    postJson(`${gateway.baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('hi') }, { 'x-api-key': wrongKey }),
+    postJson(`${gateway.baseURL}/chat/completions?api_key=${wrongKey}`, { model: 'qwen-plus', messages: user('hi') }, auth(clientKeys[0])),
+    postJson(`${gateway.baseURL}/completions`, { model: 'qwen-plus', prompt: 'x', sim: { error: 'invalid_api_key' } }, auth(clientKeys[0])),
+    postJson(`${gateway.baseURL}/chat/completions`, { model: 'qwen-plus', messages: 'not an array' }, auth(clientKeys[0])),
+    fetch(`${gateway.baseURL}/models`, { headers: auth(clientKeys[0]) })
+  ]
+  const answers = await Promise.all(scenario.map(async pending => (await pending).text()))
+  answers.push(await (await fetch(`${gateway.origin}/health`)).text(), await (await fetch(`${gateway.origin}/metrics`)).text())
+  gateway.child.kill('SIGTERM')
+  await gateway.exited
+  const logs = gateway.output()
+  t.ok(logs.split('\n').length > 8, 'the scenario was logged')
+  t.match(logs, /upstream key set aside/, 'the refused upstream key was noticed')
+  for (const key of [...upstreamKeys, ...clientKeys, wrongKey]) {
+    t.notOk(logs.includes(key), `${key} is not in the logs`)
+    t.notOk(answers.some(answer => answer.includes(key)), `${key} is not in any answer`)
+  }
+})
