@@ -1,0 +1,84 @@
+import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { postJson, user } from '../helper.ts'
+import { spawnGateway } from '../process-helper.ts'
+import { skipWithout, startRedis } from '../integration/servers.ts'
+import { startSimulator, type RecordedRequest } from '../simulator/index.ts'
+
+// Two gateway processes and one real redis-server: the replicas of a `docker compose up`, on loopback.
+const skip = skipWithout('redis-server')
+const chat = { model: 'qwen-plus', messages: user('hi') }
+const keyOf = (request: RecordedRequest) => String(request.headers.authorization).replace('Bearer ', '')
+
+async function statusOf (url: string, body: object, headers: Record<string, string> = {}) {
+  const res = await postJson(url, body, headers)
+  await res.text()
+  return res.status
+}
+
+t.test('two replicas share one request budget and one token budget', { skip }, async t => {
+  const redis = await startRedis(t)
+  const sim = await startSimulator()
+  t.after(() => sim.close())
+  const env = { DASHSCOPE_BASE_URL: sim.url, REDIS_URL: redis.url, GATEWAY_API_KEYS: 'shared-client-key', RATE_LIMIT_RPM: '4', LOG_LEVEL: 'info' }
+  const [a, b] = await Promise.all([spawnGateway(t, env), spawnGateway(t, env)])
+  const auth = { authorization: 'Bearer shared-client-key' }
+  const statuses = []
+  for (const gateway of [a, b, a, b, a, b]) statuses.push(await statusOf(`${gateway.baseURL}/chat/completions`, chat, auth))
+  t.same(statuses, [200, 200, 200, 200, 429, 429], 'four requests per minute across both replicas')
+
+  const tokenEnv = { ...env, RATE_LIMIT_RPM: '0', RATE_LIMIT_TPM: '40', GATEWAY_API_KEYS: 'token-client-key' }
+  const [c, d] = await Promise.all([spawnGateway(t, tokenEnv), spawnGateway(t, tokenEnv)])
+  const tokenAuth = { authorization: 'Bearer token-client-key' }
+  const costly = { ...chat, sim: { usage: { prompt_tokens: 15, completion_tokens: 10 } } }
+  t.equal(await statusOf(`${c.baseURL}/chat/completions`, costly, tokenAuth), 200)
+  t.equal(await statusOf(`${d.baseURL}/chat/completions`, costly, tokenAuth), 200, '25 of 40 tokens used, on the other replica')
+  t.equal(await statusOf(`${c.baseURL}/chat/completions`, costly, tokenAuth), 429, '50 of 40 tokens used across both')
+})
+
+t.test('a key that cools down on one replica is avoided by the other', { skip }, async t => {
+  const redis = await startRedis(t)
+  const sim = await startSimulator({ apiKeys: ['sk-a', 'sk-b'] })
+  t.after(() => sim.close())
+  sim.setOverride(request => keyOf(request) === 'sk-a' ? { error: 'limit_requests', retryAfter: 30 } : undefined)
+  const env = { DASHSCOPE_BASE_URL: sim.url, DASHSCOPE_API_KEY: 'sk-a,sk-b', REDIS_URL: redis.url, LOG_LEVEL: 'info' }
+  const [a, b] = await Promise.all([spawnGateway(t, env), spawnGateway(t, env)])
+  t.equal(await statusOf(`${a.baseURL}/chat/completions`, chat), 200)
+  const triedOnA = sim.requests.filter(request => keyOf(request) === 'sk-a').length
+  t.equal(triedOnA, 1, 'replica A met the 429 once')
+  await sleep(100) // the cooldown travels through Redis pub/sub
+  for (let i = 0; i < 4; i++) t.equal(await statusOf(`${b.baseURL}/chat/completions`, chat), 200)
+  t.equal(sim.requests.filter(request => keyOf(request) === 'sk-a').length, triedOnA, 'replica B never tried the cooling key')
+  const health = (await (await fetch(`${b.origin}/health`)).json()) as any
+  t.match(health.upstreams[0].keys[0], { key: 'key-1', state: 'cooling', reason: 'rate_limited' })
+  t.same(health.shared_state, { store: 'redis', available: true })
+
+  const late = await spawnGateway(t, env)
+  const lateHealth = (await (await fetch(`${late.origin}/health`)).json()) as any
+  t.equal(lateHealth.upstreams[0].keys[0].state, 'cooling', 'a replica started later loads the cooldowns in force')
+})
+
+t.test('when Redis goes away the gateway keeps serving, says so, and limits fail open', { skip }, async t => {
+  const redis = await startRedis(t)
+  const sim = await startSimulator()
+  t.after(() => sim.close())
+  const gateway = await spawnGateway(t, { DASHSCOPE_BASE_URL: sim.url, REDIS_URL: redis.url, GATEWAY_API_KEYS: 'client-key-x', RATE_LIMIT_RPM: '2', RATE_LIMIT_TPM: '1000', LOG_LEVEL: 'info' })
+  const auth = { authorization: 'Bearer client-key-x' }
+  t.equal(await statusOf(`${gateway.baseURL}/chat/completions`, chat, auth), 200)
+  await redis.stop()
+  await sleep(200)
+  const statuses = []
+  for (let i = 0; i < 4; i++) statuses.push(await statusOf(`${gateway.baseURL}/chat/completions`, chat, auth))
+  t.same(statuses, [200, 200, 200, 200], 'served, over the limit: fail open')
+  const health = (await (await fetch(`${gateway.origin}/health`)).json()) as any
+  t.same(health.shared_state, { store: 'redis', available: false })
+  t.match(gateway.output(), /Redis unavailable: rate limits fail open/)
+  t.equal(gateway.output().split('Redis unavailable').length - 1, 1, 'logged once per outage, not per request')
+})
+
+t.test('a gateway whose Redis is down at start still starts', { skip }, async t => {
+  const sim = await startSimulator()
+  t.after(() => sim.close())
+  const gateway = await spawnGateway(t, { DASHSCOPE_BASE_URL: sim.url, REDIS_URL: 'redis://127.0.0.1:9', LOG_LEVEL: 'info' })
+  t.equal(await statusOf(`${gateway.baseURL}/chat/completions`, chat), 200)
+})
