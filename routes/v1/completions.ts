@@ -49,7 +49,7 @@ const completions: FastifyPluginAsyncTypebox = async function (fastify) {
       return handler
     })))
     const includeUsage = body.stream_options?.include_usage === true
-    const merged = mergeEventStreams(relays, () => state.closing(includeUsage), () => handlers.some(handler => handler.failed))
+    const merged = mergeEventStreams(relays, () => state.closing(includeUsage), () => handlers.some(handler => handler.failed) || relays.some(relay => relay.failed))
     return sendEventStream(reply, merged)
   })
 }

@@ -74,9 +74,14 @@ export class SseRelay extends Readable {
     return this
   }
 
+  /** True once `fail` ended the stream. */
+  failed = false
+
   /** Ends the stream with `event` when the upstream failed after the client already had the headers. */
   fail (event: string): void {
-    if (!this.destroyed) this.#close(event)
+    if (this.destroyed || this.#finished) return
+    this.failed = true
+    this.#close(event)
   }
 
   /** Sends a keep-alive comment now (the headers go out with it). */
