@@ -48,6 +48,8 @@ Profile options
 Output
   --out <dir>               results directory (default bench/results): latest.md/.json plus one file per phase
   --log-file <path>         gateway logs to this file instead of /dev/null
+  --gateway-node-args=<s>   Node flags for the gateway, space-separated (e.g. --gateway-node-args=--max-semi-space-size=8); none by default,
+                            as users run it; shown in the results
   --help
 `
 
@@ -73,6 +75,7 @@ const { values: opts } = parseArgs({
     'profile-floor': { type: 'boolean', default: false },
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results') },
     'log-file': { type: 'string' },
+    'gateway-node-args': { type: 'string', default: '' },
     help: { type: 'boolean', default: false }
   },
   strict: true
@@ -108,7 +111,8 @@ const settings = {
   soakMinutes: int('soak-minutes', opts['soak-minutes'], quick ? 1 : 10, 0, 120),
   profileWorkloads: (opts['profile-workload'] === 'both' ? ['stream', 'json'] : [opts['profile-workload']]) as WorkloadName[],
   out: resolve(opts.out),
-  logFile: opts['log-file'] === undefined ? undefined : resolve(opts['log-file'])
+  logFile: opts['log-file'] === undefined ? undefined : resolve(opts['log-file']),
+  gatewayNodeArgs: opts['gateway-node-args'].split(' ').filter(Boolean)
 }
 if (settings.profileWorkloads.some(w => w !== 'stream' && w !== 'json')) {
   console.error('--profile-workload: expected stream, json or both')
@@ -208,7 +212,7 @@ async function throughput (): Promise<ThroughputResults> {
   log(`simulator: ${settings.tokens} chunks per answer, ${settings.intervalMs} ms apart`)
   const sim = await startSimulatorProcess('simulator', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
   const floor = await startBareProxy(sim.origin, 256)
-  const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, logPath: settings.logFile })
+  const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs: settings.gatewayNodeArgs, logPath: settings.logFile })
   const direct: Target = { ...sim, name: 'simulator' }
   const targets: Record<typeof TARGET_NAMES[number], Target> = { floor, gateway, simulator: direct }
   log(`simulator ${sim.origin} (pid ${sim.pid}), floor ${floor.origin} (pid ${floor.pid}), gateway ${gateway.origin} (pid ${gateway.pid})`)
@@ -372,7 +376,7 @@ async function memoryRun (): Promise<MemoryResults> {
   const sim = await startSimulatorProcess('simulator (slow)', { tokens: settings.memoryTokens, intervalMs: settings.memoryIntervalMs, firstChunkDelayMs: 0 })
   // Beyond its 256 default the gateway would queue streams for an upstream connection; this run is about 1,000
   // streams really in flight, so the gateway gets enough upstream connections.
-  const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, env: { UPSTREAM_CONNECTIONS: String(upstreamConnections) }, logPath: settings.logFile })
+  const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, env: { UPSTREAM_CONNECTIONS: String(upstreamConnections) }, nodeArgs: settings.gatewayNodeArgs, logPath: settings.logFile })
   log(`memory: gateway ${gateway.origin} (pid ${gateway.pid}) with UPSTREAM_CONNECTIONS=${upstreamConnections}; simulator ${settings.memoryTokens} chunks ${settings.memoryIntervalMs} ms apart`)
   const slowStream = WORKLOADS.stream
   const fastStream = request({ stream: true, stream_options: { include_usage: true }, sim: { intervalMs: 0 } })
@@ -458,6 +462,7 @@ interface ProfileResults {
   connections: number
   seconds: number
   rps: number
+  requests: number
   summary: ProfileSummary
 }
 
@@ -469,7 +474,7 @@ async function profileRun (kind: 'gateway' | 'floor', workload: WorkloadName): P
   const connections = Math.max(...settings.connections)
   const sim = await startSimulatorProcess('simulator', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
   const target = kind === 'gateway'
-    ? await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs, logPath: settings.logFile })
+    ? await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs: [...settings.gatewayNodeArgs, ...nodeArgs], logPath: settings.logFile })
     : await startBareProxy(sim.origin, 256, nodeArgs)
   let run: LoadRun
   let window: { fromUs: number, toUs: number }
@@ -487,7 +492,7 @@ async function profileRun (kind: 'gateway' | 'floor', workload: WorkloadName): P
     await sim.stop()
   }
   const summary = summariseProfile(join(dir, name), window)
-  return { target: kind, workload, connections, seconds: run.seconds, rps: run.rps, summary }
+  return { target: kind, workload, connections, seconds: run.seconds, rps: run.rps, requests: run.responses, summary }
 }
 
 // ---- main ----
@@ -496,6 +501,7 @@ async function main (): Promise<void> {
   const m: Machine = machine(process.argv.slice(2))
   log(machineMarkdown(m))
   const md: string[] = ['# Qwen Gateway benchmark', '', machineMarkdown(m), '']
+  if (settings.gatewayNodeArgs.length > 0) md.push(`**The gateway ran with extra Node flags: \`${settings.gatewayNodeArgs.join(' ')}\`** (not as users run it).`, '')
   const json: Record<string, unknown> = { machine: m }
   const checks: Check[] = []
 
@@ -525,7 +531,7 @@ async function main (): Promise<void> {
       for (const kind of kinds) {
         const p = await profileRun(kind, workload)
         results.push(p)
-        parts.push(profileMarkdown(`${kind}, ${workload}, ${p.connections} connections, ${fmt(p.rps)} req/s under the profiler`, p.summary))
+        parts.push(profileMarkdown(`${kind}, ${workload}, ${p.connections} connections, ${fmt(p.rps)} req/s under the profiler`, p.summary, p.requests))
       }
     }
     const section = parts.join('\n')

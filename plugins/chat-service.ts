@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { StreamObserver } from '../src/adapters/chat-stream.ts'
-import { normaliseCompletion, type ChatCompletion } from '../src/adapters/chat-completion.ts'
+import type { ChatCompletion } from '../src/adapters/chat-completion.ts'
+import { transformCompletion, type AnswerOptions } from '../src/adapters/chunk-transforms.ts'
 import type { UpstreamContext } from '../src/adapters/upstream-errors.ts'
 import { fromUndiciError, isAbort } from '../src/adapters/upstream-failures.ts'
 import { tokenCounts, type TokenCounts } from '../src/adapters/usage.ts'
@@ -22,7 +23,13 @@ export interface ChatCall {
   /** Where it can be served, in order: the primary, then fallbacks. */
   targets: Target[]
   /** The exact bytes to send to a target: the client's own body whenever nothing had to change. */
-  payloadFor: (model: string) => string | Buffer
+  payloadFor: (model: string, nativeTools: boolean) => string | Buffer
+  /** The conversation, for key affinity; undefined spreads requests over the keys. */
+  session?: string
+  /** Who is asking, for per-client token metrics: a client key's name, or `anonymous`. */
+  client: string
+  /** How the answer is to be shaped for this client, given the upstream that serves it. */
+  answerOptions?: (context: UpstreamContext) => Partial<AnswerOptions>
   requestId: string
   signal: AbortSignal
   /** performance.now() when the gateway received the request. */
@@ -60,7 +67,7 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, heart
 
   function recordTokens (call: ChatCall, counts: TokenCounts | null) {
     if (!counts) return
-    metrics.tokens(call.model, counts)
+    metrics.tokens(call.model, call.client, counts)
     call.onTokens?.(counts)
   }
 
@@ -70,7 +77,8 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, heart
       const dispatched = await upstreams.dispatch({
         targets: call.targets,
         call: { method: 'POST', path: '/chat/completions', signal: call.signal, requestId: call.requestId, stream },
-        payloadFor: call.payloadFor
+        payloadFor: call.payloadFor,
+        affinity: call.session
       })
       return { ...dispatched, sentAt }
     } catch (error) {
@@ -94,7 +102,7 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, heart
     metrics.models.learn([call.model])
     metrics.upstream(call.operation, call.model, response.statusCode, seconds(sentAt))
     recordTokens(call, tokenCounts(completion.usage))
-    return normaliseCompletion(completion)
+    return transformCompletion(completion, { thinkTags: false, xmlTools: null, ...call.answerOptions?.(client.context) }) as ChatCompletion
   }
 
   /** Resolves once an upstream said 200 with an event stream; before that, failures are ordinary HTTP errors. */

@@ -33,8 +33,8 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
   })
   const tokens = new client.Counter({
     name: 'qwen_gateway_tokens_total',
-    help: 'Tokens reported by the upstream, by type (prompt, completion, cached, reasoning).',
-    labelNames: ['model', 'type']
+    help: 'Tokens reported by the upstream, by model, client key name and type (prompt, completion, cached, reasoning).',
+    labelNames: ['model', 'client', 'type']
   })
   const upstreamErrors = new client.Counter({
     name: 'qwen_gateway_upstream_errors_total',
@@ -58,6 +58,15 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
     labelNames: ['upstream', 'key'],
     collect () {
       for (const { upstream, key, up } of keyStates()) this.set({ upstream, key }, up ? 1 : 0)
+    }
+  })
+  let activeSessions = () => 0
+  // eslint-disable-next-line no-new -- registered by its constructor, read only through collect()
+  new client.Gauge({
+    name: 'qwen_gateway_active_sessions',
+    help: 'Conversations seen within the session window (x-session-id, user, or a digest of the prompt start).',
+    collect () {
+      this.set(activeSessions())
     }
   })
   const retries = new client.Counter({
@@ -103,12 +112,16 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
     firstToken (model: string, seconds: number) {
       timeToFirstToken.observe({ model: models.label(model) }, seconds)
     },
-    tokens (model: string, counts: { prompt: number, completion: number, cached: number, reasoning: number }) {
+    tokens (model: string, client: string, counts: { prompt: number, completion: number, cached: number, reasoning: number }) {
       const label = models.label(model)
-      if (counts.prompt) tokens.inc({ model: label, type: 'prompt' }, counts.prompt)
-      if (counts.completion) tokens.inc({ model: label, type: 'completion' }, counts.completion)
-      if (counts.cached) tokens.inc({ model: label, type: 'cached' }, counts.cached)
-      if (counts.reasoning) tokens.inc({ model: label, type: 'reasoning' }, counts.reasoning)
+      if (counts.prompt) tokens.inc({ model: label, client, type: 'prompt' }, counts.prompt)
+      if (counts.completion) tokens.inc({ model: label, client, type: 'completion' }, counts.completion)
+      if (counts.cached) tokens.inc({ model: label, client, type: 'cached' }, counts.cached)
+      if (counts.reasoning) tokens.inc({ model: label, client, type: 'reasoning' }, counts.reasoning)
+    },
+    /** Sessions are counted when Prometheus scrapes, from the tracker's sliding window. */
+    watchSessions (count: () => number) {
+      activeSessions = count
     },
     /** Key states are read when Prometheus scrapes, so a cooldown that simply ran out shows as up again. */
     watchKeys (provider: typeof keyStates) {

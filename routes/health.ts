@@ -27,12 +27,13 @@ const Health = Type.Object({
     store: Type.Union([Type.Literal('memory'), Type.Literal('redis')]),
     available: Type.Boolean({ description: 'false while Redis is unreachable: limits then fail open' })
   }),
-  in_flight: Type.Object({ requests: Type.Integer(), streams: Type.Integer() })
+  in_flight: Type.Object({ requests: Type.Integer(), streams: Type.Integer() }),
+  active_sessions: Type.Integer({ description: 'Conversations seen within SESSION_WINDOW_MS' })
 })
 
 /** Liveness and a summary for operators. Cheap on purpose: it never calls an upstream or Redis. */
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { upstreams, gatewayMetrics, sharedState } = fastify
+  const { upstreams, gatewayMetrics, sharedState, sessions } = fastify
   const startedAt = performance.now()
 
   function upstreamHealth () {
@@ -64,7 +65,8 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
       },
       upstreams: list,
       shared_state: { store: sharedState.kind, available: sharedState.available() },
-      in_flight: gatewayMetrics.inFlight()
+      in_flight: gatewayMetrics.inFlight(),
+      active_sessions: sessions.active()
     }
   })
 }

@@ -8,6 +8,7 @@ import sharedState from '../plugins/shared-state.ts'
 import upstream from '../plugins/upstream.ts'
 import modelCatalog from '../plugins/model-catalog.ts'
 import chatService from '../plugins/chat-service.ts'
+import sessions from '../plugins/sessions.ts'
 import requestTracking from '../plugins/request-tracking.ts'
 import clientAuth from '../plugins/client-auth.ts'
 import limits from '../plugins/limits.ts'
@@ -59,6 +60,7 @@ export default async function app (fastify: FastifyInstance, options: AppOptions
   await fastify.register(upstream)
   await fastify.register(modelCatalog)
   await fastify.register(chatService)
+  await fastify.register(sessions)
   await fastify.register(requestTracking)
   await fastify.register(clientAuth)
   await fastify.register(limits)

@@ -45,7 +45,8 @@ const ConfigSchema = Type.Object({
   UPSTREAM_RETRY_WINDOW_MS: integer(0, 600_000, 30_000, 'milliseconds from 0 to 600000'),
   KEY_COOLDOWN_MAX_MS: integer(100, 3_600_000, 60_000, 'milliseconds from 100 to 3600000'),
   KEY_DISABLE_MS: integer(1000, 86_400_000, 600_000, 'milliseconds from 1000 to 86400000'),
-  LOAD_SHED_EVENT_LOOP_DELAY_MS: integer(0, 60_000, 1000, 'milliseconds, 0 to switch load shedding off')
+  LOAD_SHED_EVENT_LOOP_DELAY_MS: integer(0, 60_000, 1000, 'milliseconds, 0 to switch load shedding off'),
+  SESSION_WINDOW_MS: integer(1000, 86_400_000, 1_800_000, 'milliseconds from 1000 to 86400000')
 })
 
 type RawConfig = Static<typeof ConfigSchema>

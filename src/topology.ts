@@ -14,7 +14,9 @@ const UpstreamFileSchema = Type.Object({
   base_url: BaseUrl,
   api_keys: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   /** Name of an environment variable holding the keys, comma-separated: keeps secrets out of the file. */
-  api_keys_env: Type.Optional(Type.String({ minLength: 1 }))
+  api_keys_env: Type.Optional(Type.String({ minLength: 1 })),
+  /** false for servers without tool calling: the gateway then speaks an XML tool protocol with the model. */
+  native_tools: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 
 const TargetFileSchema = Type.Object({
@@ -27,7 +29,9 @@ const ModelFileSchema = Type.Object({
   id: Type.String({ minLength: 1 }),
   aliases: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   /** Tried in order: the first is the primary, the rest are fallbacks. */
-  targets: Type.Array(TargetFileSchema, { minItems: 1 })
+  targets: Type.Array(TargetFileSchema, { minItems: 1 }),
+  /** Show reasoning as <think>…</think> in content, for clients that read only content. */
+  think_tags: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 
 const Limit = Type.Integer({ minimum: 0 })
@@ -52,6 +56,7 @@ export interface UpstreamSpec {
   name: string
   baseUrl: string
   keys: string[]
+  nativeTools: boolean
 }
 
 export interface Target {
@@ -72,6 +77,8 @@ export interface Topology {
   routes: Map<string, Target[]>
   /** Ids and aliases the file declares, served by /v1/models; null when the file declares none. */
   declaredModels: string[] | null
+  /** Model ids and aliases whose reasoning is shown as <think> tags. */
+  thinkTagModels: Set<string>
   clients: ClientSpec[]
 }
 
@@ -114,9 +121,10 @@ export function buildTopology (file: GatewayFile, defaults: TopologyDefaults, en
     ? file.upstreams.map(upstream => ({
       name: upstream.name,
       baseUrl: upstream.base_url.replace(/\/+$/, ''),
-      keys: [...(upstream.api_keys ?? []), ...splitList(upstream.api_keys_env ? env[upstream.api_keys_env] : undefined)]
+      keys: [...(upstream.api_keys ?? []), ...splitList(upstream.api_keys_env ? env[upstream.api_keys_env] : undefined)],
+      nativeTools: upstream.native_tools ?? true
     }))
-    : [{ name: 'dashscope', baseUrl: defaults.baseUrl, keys: defaults.keys }]
+    : [{ name: 'dashscope', baseUrl: defaults.baseUrl, keys: defaults.keys, nativeTools: true }]
   const names = new Set<string>()
   for (const upstream of upstreams) {
     if (names.has(upstream.name)) fail(`upstream name "${upstream.name}" is used twice`)
@@ -124,6 +132,7 @@ export function buildTopology (file: GatewayFile, defaults: TopologyDefaults, en
   }
 
   const routes = new Map<string, Target[]>()
+  const thinkTagModels = new Set<string>()
   for (const model of file.models ?? []) {
     const targets = model.targets.map(target => {
       if (!names.has(target.upstream)) fail(`model "${model.id}" names upstream "${target.upstream}", which is not among upstreams`)
@@ -132,6 +141,7 @@ export function buildTopology (file: GatewayFile, defaults: TopologyDefaults, en
     for (const id of [model.id, ...(model.aliases ?? [])]) {
       if (routes.has(id)) fail(`model id or alias "${id}" is declared twice`)
       routes.set(id, targets)
+      if (model.think_tags) thinkTagModels.add(id)
     }
   }
 
@@ -152,7 +162,7 @@ export function buildTopology (file: GatewayFile, defaults: TopologyDefaults, en
       tokensPerMinute: client.tokens_per_minute ?? defaults.tokensPerMinute
     })
   }
-  return { upstreams, routes, declaredModels: file.models ? [...routes.keys()] : null, clients }
+  return { upstreams, routes, declaredModels: file.models ? [...routes.keys()] : null, thinkTagModels, clients }
 }
 
 /** The ordered targets for a model: its declared route, or the first upstream under the same id. */

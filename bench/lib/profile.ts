@@ -148,19 +148,24 @@ export function summariseProfile (file: string, window?: { fromUs: number, toUs:
   }
 }
 
-export function profileMarkdown (title: string, s: ProfileSummary): string {
+/** `requests`: responses completed in the window, for the µs per request column (NaN leaves it out). */
+export function profileMarkdown (title: string, s: ProfileSummary, requests = NaN): string {
   const lines: string[] = []
+  const perRequest = Number.isFinite(requests) && requests > 0
+  const us = (row: ProfileRow) => (perRequest ? ` ${(row.ms * 1000 / requests).toFixed(1)} |` : '')
+  const usHead = perRequest ? ' µs/req |' : ''
+  const usRule = perRequest ? '---:|' : ''
   lines.push(`### ${title}`, '')
-  lines.push(`Profile: \`${shortUrl(s.file)}\`; window under load ${(s.windowMs / 1000).toFixed(1)} s, of which busy (not idle) ${(s.busyMs / 1000).toFixed(1)} s. Percentages are of the busy time.`, '')
+  lines.push(`Profile: \`${shortUrl(s.file)}\`; window under load ${(s.windowMs / 1000).toFixed(1)} s, of which busy (not idle) ${(s.busyMs / 1000).toFixed(1)} s${perRequest ? `, ${requests} requests completed (busy ${(s.busyMs * 1000 / requests).toFixed(0)} µs per request)` : ''}. Percentages are of the busy time.`, '')
   lines.push('Top self time by function:', '')
-  lines.push('| # | self ms | % busy | function | where |', '|---:|---:|---:|---|---|')
-  s.self.forEach((row, i) => lines.push(`| ${i + 1} | ${row.ms.toFixed(0)} | ${row.percent.toFixed(1)} | \`${row.name}\` | ${row.where === '' || row.where === '(native)' ? row.where : `\`${row.where}\``} |`))
+  lines.push(`| # | self ms |${usHead} % busy | function | where |`, `|---:|---:|${usRule}---:|---|---|`)
+  s.self.forEach((row, i) => lines.push(`| ${i + 1} | ${row.ms.toFixed(0)} |${us(row)} ${row.percent.toFixed(1)} | \`${row.name}\` | ${row.where === '' || row.where === '(native)' ? row.where : `\`${row.where}\``} |`))
   lines.push('', 'Self time by area:', '')
-  lines.push('| self ms | % busy | area |', '|---:|---:|---|')
-  for (const row of s.byArea) lines.push(`| ${row.ms.toFixed(0)} | ${row.percent.toFixed(1)} | ${row.name} |`)
-  lines.push('', 'Own functions (gateway: src/, plugins/, routes/; floor: bench/), inclusive time (self + everything they call):', '')
-  lines.push('| incl. ms | % busy | function | where |', '|---:|---:|---|---|')
-  for (const row of s.ownInclusive) lines.push(`| ${row.ms.toFixed(0)} | ${row.percent.toFixed(1)} | \`${row.name}\` | \`${row.where}\` |`)
+  lines.push(`| self ms |${usHead} % busy | area |`, `|---:|${usRule}---:|---|`)
+  for (const row of s.byArea) lines.push(`| ${row.ms.toFixed(0)} |${us(row)} ${row.percent.toFixed(1)} | ${row.name} |`)
+  lines.push('', 'Own functions (gateway: src/, plugins/, routes/; floor: bench/), inclusive time (self + everything they call; Fastify runs the rest of a request synchronously from some callbacks, so a parser\'s inclusive time can include the handler):', '')
+  lines.push(`| incl. ms |${usHead} % busy | function | where |`, `|---:|${usRule}---:|---|---|`)
+  for (const row of s.ownInclusive) lines.push(`| ${row.ms.toFixed(0)} |${us(row)} ${row.percent.toFixed(1)} | \`${row.name}\` | \`${row.where}\` |`)
   lines.push('')
   return lines.join('\n')
 }

@@ -28,6 +28,7 @@ const completions: FastifyPluginAsyncTypebox = async function (fastify) {
       model: body.model,
       targets,
       payloadFor: (model: string) => chatPayloadFor(body, prompt, stream, model),
+      client: request.client?.name ?? 'anonymous',
       requestId: request.id,
       signal: abort.signal,
       receivedAt,

@@ -1,30 +1,61 @@
 import type { ChatCompletionRequest } from '../schemas/chat.ts'
+import { toXmlToolRequest } from './xml-tools.ts'
 
 const INCLUDE_USAGE = Buffer.from(',"stream_options":{"include_usage":true}}')
 
-const wantsUsageAdded = (body: ChatCompletionRequest) => body.stream === true && body.stream_options?.include_usage !== true
-
-/**
- * The bodies to send upstream for a chat request, per target model. Streams always ask for usage (so tokens are
- * counted even when the client did not ask; the extra chunk is dropped on the way back). Otherwise the client's
- * bytes go out as they came, so upstream prefix caches see the same request every time. Only an alias or a
- * fallback under another id needs a re-serialised body, which keeps the client's key order.
- */
-export function chatPayloads (raw: Buffer, body: ChatCompletionRequest): (model: string) => Buffer | string {
-  let own: Buffer | string
-  if (!wantsUsageAdded(body)) {
-    own = raw
-  } else if (!('stream_options' in body)) {
-    // Append the field before the closing brace instead of re-serialising: every other byte stays the same.
-    own = Buffer.concat([raw.subarray(0, raw.lastIndexOf('}')), INCLUDE_USAGE])
-  } else {
-    own = JSON.stringify({ ...body, stream_options: { ...body.stream_options, include_usage: true } })
-  }
-  return model => model === body.model ? own : JSON.stringify(withModel(body, model))
+// reasoning_effort in DashScope's terms (wire contract §1.3, §4). `high` leaves the budget to the model.
+const THINKING: Record<string, { enable_thinking: boolean, thinking_budget?: number }> = {
+  none: { enable_thinking: false },
+  minimal: { enable_thinking: true, thinking_budget: 256 },
+  low: { enable_thinking: true, thinking_budget: 1024 },
+  medium: { enable_thinking: true, thinking_budget: 8192 },
+  high: { enable_thinking: true }
 }
 
-function withModel (body: ChatCompletionRequest, model: string): ChatCompletionRequest {
-  const renamed = { ...body, model }
-  if (wantsUsageAdded(body)) renamed.stream_options = { ...body.stream_options, include_usage: true }
-  return renamed
+type Body = ChatCompletionRequest & Record<string, unknown>
+
+const wantsUsageAdded = (body: Body) => body.stream === true && body.stream_options?.include_usage !== true
+const hasToolContent = (body: Body) =>
+  'tools' in body || 'tool_choice' in body || 'parallel_tool_calls' in body ||
+  body.messages.some(message => message.role === 'tool' || (message.tool_calls?.length ?? 0) > 0)
+
+/**
+ * `reasoning_effort` becomes DashScope's `enable_thinking` and `thinking_budget`, and is not sent on: DashScope
+ * rejects `reasoning_effort` beside `thinking_budget`. A client that set `enable_thinking` or `thinking_budget`
+ * itself keeps its own choice. Returns the same object when there is nothing to map.
+ */
+export function mapReasoningEffort (body: Body): Body {
+  const effort = body.reasoning_effort
+  if (typeof effort !== 'string') return body
+  const { reasoning_effort: _dropped, ...rest } = body
+  const thinking = THINKING[effort]
+  if (!thinking || 'enable_thinking' in body || 'thinking_budget' in body) return rest as Body
+  return { ...rest, ...thinking } as Body
+}
+
+/**
+ * The bodies to send upstream for a chat request, per target. Streams always ask for usage (so tokens are counted
+ * even when the client did not ask; the extra chunk is dropped on the way back). Otherwise the client's bytes go out
+ * as they came, so upstream prefix caches see the same request every time. An alias or a fallback under another
+ * id, a mapped `reasoning_effort`, or an upstream without native tools need a re-serialised body, which keeps the
+ * client's key order: the same request always becomes the same bytes.
+ */
+export function chatPayloads (raw: Buffer, body: Body): (model: string, nativeTools: boolean) => Buffer | string {
+  const mapped = mapReasoningEffort(body)
+  const addUsage = wantsUsageAdded(body)
+  const withTools = hasToolContent(body)
+  let own: Buffer | string | null = null
+  if (mapped === body) {
+    if (!addUsage) own = raw
+    // Append the field before the closing brace instead of re-serialising: every other byte stays the same.
+    else if (!('stream_options' in body)) own = Buffer.concat([raw.subarray(0, raw.lastIndexOf('}')), INCLUDE_USAGE])
+  }
+  return (model, nativeTools) => {
+    const xml = withTools && !nativeTools
+    if (own !== null && model === body.model && !xml) return own
+    let out: Body = { ...mapped, model }
+    if (addUsage) out.stream_options = { ...body.stream_options, include_usage: true }
+    if (xml) out = toXmlToolRequest(out) as Body
+    return JSON.stringify(out)
+  }
 }

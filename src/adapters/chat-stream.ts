@@ -1,6 +1,7 @@
 import type { GatewayError } from '../errors.ts'
 import type { FrameHandler } from '../sse/relay.ts'
 import { DONE_EVENT, dataEvent, parseEvent } from '../sse/event.ts'
+import { StreamTransforms, type AnswerOptions, type Chunk } from './chunk-transforms.ts'
 import { errorFromUpstream, readErrorFields, statusForStreamError, type UpstreamContext } from './upstream-errors.ts'
 import { fromMidStreamError } from './upstream-failures.ts'
 import type { Usage } from './usage.ts'
@@ -11,31 +12,44 @@ export interface StreamObserver {
   error (error: GatewayError): void
 }
 
+export interface ChatStreamOptions extends Partial<AnswerOptions> {
+  /** The client asked for the usage chunk (`stream_options.include_usage`). */
+  includeUsage: boolean
+}
+
 // Byte patterns looked for without decoding the frame. Inside a JSON string a quote is always escaped,
 // so these can only match real keys, never text the model wrote.
 const DATA_JSON = Buffer.from('data: {')
-const USAGE_OBJECT = Buffer.from('"usage":{')
 const CHOICES = Buffer.from('"choices"')
+const USAGE_OBJECT = Buffer.from('"usage":{')
+const TOOL_CALLS = Buffer.from('"tool_calls":[')
+const REASONING = Buffer.from('"reasoning":"')
+const REASONING_CONTENT = Buffer.from('"reasoning_content":"')
 const FINISH_REASON = Buffer.from('"finish_reason":"')
 const TOKEN = /"(?:content|reasoning_content|reasoning|arguments|name)":"[^"]/
 
 /**
- * The chat pass-through: forwards upstream chunks byte for byte and looks inside only the frames that need it:
- * the usage chunk (recorded; dropped when the client did not ask for it), error events (rewritten into
- * OpenAI's `data: {"error":...}`), and oddly framed events (normalised). It also notices the first token.
+ * The chat stream handler: forwards upstream chunks byte for byte and parses only the frames that need a change:
+ * the usage chunk (recorded; dropped when the client did not ask for it), tool-call deltas (normalised),
+ * `reasoning` (renamed), error events (rewritten into OpenAI's `data: {"error":...}`), oddly framed events; and
+ * every frame when the answer itself is transformed (think tags, XML tool calls). It also notices the first token.
  */
 export class ChatStreamHandler implements FrameHandler {
   done = false
   readonly #includeUsage: boolean
   readonly #observer: StreamObserver
   readonly #context: UpstreamContext
+  readonly #transforms: StreamTransforms
+  readonly #parseAll: boolean
   #tokenSeen = false
   #finishSeen = false
 
-  constructor (includeUsage: boolean, observer: StreamObserver, context: UpstreamContext) {
-    this.#includeUsage = includeUsage
+  constructor (options: ChatStreamOptions, observer: StreamObserver, context: UpstreamContext) {
+    this.#includeUsage = options.includeUsage
     this.#observer = observer
     this.#context = context
+    this.#transforms = new StreamTransforms({ thinkTags: options.thinkTags ?? false, xmlTools: options.xmlTools ?? null })
+    this.#parseAll = this.#transforms.options.thinkTags || this.#transforms.options.xmlTools !== null
   }
 
   frame (frame: Buffer): Buffer | string | null | undefined {
@@ -44,8 +58,10 @@ export class ChatStreamHandler implements FrameHandler {
       this.#observer.firstToken()
     }
     if (frame.subarray(0, DATA_JSON.length).equals(DATA_JSON) && frame.includes(CHOICES)) {
-      if (!this.#finishSeen && frame.includes(FINISH_REASON)) this.#finishSeen = true
-      return frame.includes(USAGE_OBJECT) ? this.#usageChunk(frame.toString().slice(6), undefined) : undefined
+      const finish = frame.includes(FINISH_REASON)
+      if (finish) this.#finishSeen = true
+      if (this.#needsParsing(frame, finish)) return this.#rewrite(frame.toString().slice(6))
+      return undefined
     }
     return this.#unusual(frame)
   }
@@ -60,18 +76,31 @@ export class ChatStreamHandler implements FrameHandler {
     return this.#fail(fromMidStreamError(error, this.#context.host))
   }
 
+  #needsParsing (frame: Buffer, finish: boolean): boolean {
+    return this.#parseAll ||
+      frame.includes(USAGE_OBJECT) ||
+      frame.includes(TOOL_CALLS) ||
+      frame.includes(REASONING) ||
+      (finish && this.#transforms.watchesFinish) ||
+      (this.#transforms.options.thinkTags && frame.includes(REASONING_CONTENT))
+  }
+
   #fail (error: GatewayError): string {
     this.done = true
     this.#observer.error(error)
     return dataEvent(error.toJSON())
   }
 
-  /** Parses a chunk that carries usage; `normalised` is the frame to send when its own bytes are not fit to forward. */
-  #usageChunk (json: string, normalised: string | undefined): string | null | undefined {
-    const chunk = JSON.parse(json) as { choices?: unknown[], usage?: Usage | null }
+  /** Parses one chunk, applies the transforms, and writes the result (possibly several chunks, possibly none). */
+  #rewrite (json: string): string | null {
+    const chunk = JSON.parse(json) as Chunk
     if (chunk.usage) this.#observer.usage(chunk.usage)
-    if (this.#includeUsage || (chunk.choices?.length ?? 0) > 0) return normalised
-    return null
+    let out = ''
+    for (const part of this.#transforms.apply(chunk)) {
+      if (!this.#includeUsage && part.usage && (part.choices?.length ?? 0) === 0) continue
+      out += dataEvent(part)
+    }
+    return out === '' ? null : out
   }
 
   // Everything that is not a plain `data: {"choices":...}` chunk: [DONE], comments, `event: error`,
@@ -89,11 +118,9 @@ export class ChatStreamHandler implements FrameHandler {
     } catch {
       return null // the official SDK throws on non-JSON data, so such an event never reaches a client
     }
-    const chunk = payload as { choices?: unknown, usage?: unknown }
-    if (event !== 'error' && Array.isArray(chunk.choices)) {
-      if (!this.#finishSeen && data.includes('"finish_reason":"')) this.#finishSeen = true
-      const normalised = `data: ${data}\n\n`
-      return chunk.usage ? this.#usageChunk(data, normalised) : normalised
+    if (event !== 'error' && Array.isArray((payload as Chunk).choices)) {
+      if (data.includes('"finish_reason":"')) this.#finishSeen = true
+      return this.#rewrite(data)
     }
     const fields = readErrorFields(payload)
     if (fields) return this.#fail(errorFromUpstream(statusForStreamError(fields.code), fields, this.#context))

@@ -107,7 +107,7 @@ export class LegacyStreamHandler implements FrameHandler {
   constructor (state: LegacyStreamState, offset: number, observer: StreamObserver, context: UpstreamContext) {
     this.#state = state
     this.#offset = offset
-    this.#chat = new ChatStreamHandler(false, {
+    this.#chat = new ChatStreamHandler({ includeUsage: false }, {
       firstToken: () => observer.firstToken(),
       usage: usage => {
         state.usage = addUsage(state.usage, usage)

@@ -5,8 +5,12 @@ import { GatewayError, typeForStatus } from '../errors.ts'
 // {"object":"error","message","type","code":400}; Ollama {"error":"text"}. All become one envelope.
 
 export interface UpstreamContext {
+  /** The upstream's name in the topology (`dashscope` unless GATEWAY_CONFIG names it). */
+  name: string
   host: string
   keyCount: number
+  /** false: the upstream has no tool calling, the gateway speaks an XML tool protocol with it. */
+  nativeTools: boolean
 }
 
 interface Fields {

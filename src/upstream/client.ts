@@ -35,7 +35,7 @@ export function createUpstreamClient (spec: UpstreamSpec, pool: PoolOptions, key
   const base = new URL(spec.baseUrl)
   const prefix = base.pathname.replace(/\/+$/, '')
   const keys = new KeyRing(spec.keys, keyOptions)
-  const context: UpstreamContext = { host: base.host, keyCount: spec.keys.length }
+  const context: UpstreamContext = { name: spec.name, host: base.host, keyCount: spec.keys.length, nativeTools: spec.nativeTools }
   const dispatcher = new Pool(base.origin, {
     connections: pool.connections,
     connectTimeout: pool.connectTimeout,

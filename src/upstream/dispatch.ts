@@ -8,8 +8,10 @@ import { parseRetryAfter, type KeyEntry } from './key-ring.ts'
 export interface DispatchRequest {
   targets: Target[]
   call: Omit<UpstreamCall, 'body'>
-  /** The body for a target; the model id may differ per target (aliases, fallbacks). */
-  payloadFor?: (model: string) => string | Buffer
+  /** The body for a target: the model id may differ per target (aliases, fallbacks), and so may tool support. */
+  payloadFor?: (model: string, nativeTools: boolean) => string | Buffer
+  /** A conversation's identity: keeps it on one key while that key is usable. */
+  affinity?: string
 }
 
 export interface Dispatched {
@@ -68,14 +70,14 @@ export function createDispatcher (clients: Map<string, UpstreamClient>, options:
   const now = options.now ?? Date.now
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms)))
 
-  function choose (targets: Target[], failures: Map<string, number>): Choice | null {
+  function choose (targets: Target[], failures: Map<string, number>, affinity?: string): Choice | null {
     const order = targets
       .map((target, index) => ({ target, index, failed: failures.get(target.upstream) ?? 0 }))
       .sort((a, b) => a.failed - b.failed || a.index - b.index)
     for (const { target } of order) {
       const client = clients.get(target.upstream)!
       if (client.keys.keyless) return { target, client, key: null }
-      const key = client.keys.pick()
+      const key = client.keys.pick(affinity)
       if (key) return { target, client, key }
     }
     return null
@@ -119,11 +121,11 @@ export function createDispatcher (clients: Map<string, UpstreamClient>, options:
     const failures = new Map<string, number>()
     let lastError: GatewayError | null = null
     for (let attempt = 1; ; attempt++) {
-      const choice = choose(request.targets, failures)
+      const choice = choose(request.targets, failures, request.affinity)
       if (!choice) throw withRetryAfter(lastError, coolingFor(request.targets)) ?? allKeysCooling(coolingFor(request.targets))
       let reason: RetryReason | null
       try {
-        const body = request.payloadFor?.(choice.target.model)
+        const body = request.payloadFor?.(choice.target.model, choice.client.context.nativeTools)
         const response = await choice.client.request({ ...request.call, body }, choice.key)
         if (response.statusCode >= 200 && response.statusCode < 300) {
           if (choice.key) choice.client.keys.succeeded(choice.key)
@@ -140,7 +142,7 @@ export function createDispatcher (clients: Map<string, UpstreamClient>, options:
       if (reason === null || attempt >= options.maxAttempts || elapsed >= options.windowMs || request.call.signal?.aborted) {
         throw reason === 'rate_limit' ? withRetryAfter(lastError, coolingFor(request.targets)) : lastError
       }
-      const next = choose(request.targets, failures)
+      const next = choose(request.targets, failures, request.affinity)
       // A keyless upstream that says "slow down" would say it again at once; retry only somewhere else.
       if ((reason === 'rate_limit' || reason === 'quota') && next?.target === choice.target && next.key === null) throw lastError
       options.onRetry?.(choice.client.name, reason)

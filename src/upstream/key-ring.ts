@@ -51,9 +51,15 @@ export class KeyRing {
     return this.entries.length === 0
   }
 
-  /** The next usable key in turn, or null when every key is cooling down or set aside. */
-  pick (): KeyEntry | null {
+  /**
+   * The key for a request, or null when every key is cooling down or set aside. With an affinity (a conversation's
+   * identity) the choice is a rendezvous hash over the usable keys: the same conversation gets the same key on
+   * every replica, so the upstream's prefix cache keeps hitting, and moves only when that key cools down.
+   * Without one, keys take turns.
+   */
+  pick (affinity?: string): KeyEntry | null {
     const now = this.#now()
+    if (affinity !== undefined) return this.#rendezvous(affinity, now)
     for (let i = 0; i < this.entries.length; i++) {
       const entry = this.entries[(this.#cursor + i) % this.entries.length]
       if (entry.until <= now) {
@@ -62,6 +68,20 @@ export class KeyRing {
       }
     }
     return null
+  }
+
+  #rendezvous (affinity: string, now: number): KeyEntry | null {
+    let best: KeyEntry | null = null
+    let bestScore = -1
+    for (const entry of this.entries) {
+      if (entry.until > now) continue
+      const score = fnv1a(affinity, entry.fingerprint)
+      if (score > bestScore) {
+        best = entry
+        bestScore = score
+      }
+    }
+    return best
   }
 
   /** Milliseconds until the first key becomes usable again (0 when one is usable now). */
@@ -108,6 +128,18 @@ export class KeyRing {
     entry.reason = reason
     this.#options.onChange?.(entry)
   }
+}
+
+/** 32-bit FNV-1a of two strings: cheap, stable across processes, and spread well enough to pick among a few keys. */
+function fnv1a (a: string, b: string): number {
+  let hash = 0x811c9dc5
+  for (const text of [a, '\u0000', b]) {
+    for (let i = 0; i < text.length; i++) {
+      hash ^= text.charCodeAt(i)
+      hash = Math.imul(hash, 0x01000193)
+    }
+  }
+  return hash >>> 0
 }
 
 /** Retry-After as seconds or an HTTP date, in milliseconds; null when absent or unreadable. */

@@ -38,25 +38,35 @@ function flatten (headers: http.IncomingHttpHeaders): Record<string, string> {
  * Sends a case with node:http. Cases that may break the connection (mayDrop) get a connection of their own,
  * so that leftovers of a half-read body can never be taken for the start of the next case's request.
  */
-export function sendHttp (port: number, agent: http.Agent, c: FuzzCase, timeoutMs: number): Promise<Outcome> {
+export async function sendHttp (port: number, agent: http.Agent, c: FuzzCase, timeoutMs: number): Promise<Outcome> {
+  const outcome = await sendHttpOnce(port, agent, c, timeoutMs, false)
+  // A kept-alive socket the server closed just as it was handed out (for instance after an answer that
+  // closed the connection without saying so): the request never reached the server. Node's documented
+  // remedy is to send it again, here on a connection of its own.
+  if (outcome.reusedSocketReset) return sendHttpOnce(port, agent, c, timeoutMs, true)
+  return outcome
+}
+
+function sendHttpOnce (port: number, agent: http.Agent, c: FuzzCase, timeoutMs: number, forceFresh: boolean): Promise<Outcome & { reusedSocketReset?: boolean }> {
   return new Promise(resolve => {
     const started = performance.now()
     let settled = false
     let answer: Answer | undefined
+    let request: http.ClientRequest | undefined
     const finish = (error?: string) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
-      resolve({ answers: answer ? [answer] : [], error, ms: performance.now() - started })
+      const reusedSocketReset = answer === undefined && error === 'ECONNRESET' && request?.reusedSocket === true
+      resolve({ answers: answer ? [answer] : [], error, ms: performance.now() - started, reusedSocketReset })
     }
     const headers = [...c.headers]
     if (!hasHeader(headers, 'host')) headers.push('host', `127.0.0.1:${port}`)
     if (c.body && c.chunked && !hasHeader(headers, 'transfer-encoding')) headers.push('transfer-encoding', 'chunked')
     if (c.body && !c.chunked && !hasHeader(headers, 'content-length') && !hasHeader(headers, 'transfer-encoding')) headers.push('content-length', String(c.body.length))
-    const fresh = c.mayDrop === true
+    const fresh = c.mayDrop === true || forceFresh
     if (fresh && !hasHeader(headers, 'connection')) headers.push('connection', 'close')
 
-    let request: http.ClientRequest
     try {
       request = http.request({ host: '127.0.0.1', port, method: c.method, path: c.path, headers, agent: fresh ? false : agent })
     } catch (error) {

@@ -37,6 +37,17 @@ export function knownCases (ctx: FuzzContext): FuzzCase[] {
       expect: 'any',
       authorized: true
     },
+    {
+      id: 'known-2b',
+      category: 'known',
+      label: 'POST /v1/chat/completions (not streaming) with a content part nested 6000 objects deep',
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: [...auth, ...json],
+      body: Buffer.from(`{"model":"qwen-plus","messages":[{"role":"user","content":[{"type":"text","text":"hi","extra":${deepJson(6000, 'object')}}]}]}`),
+      expect: 'any',
+      authorized: true
+    },
     rawCase('known-3', 'GET with an absolute-form target http://host/v1/models and no key is a 401',
       `GET http://${ctx.authority}/v1/models HTTP/1.1\r\n${host}Connection: close\r\n\r\n`,
       { path: `http://${ctx.authority}/v1/models`, authorized: false, status: [401], mayDrop: false }),
@@ -87,7 +98,7 @@ export function knownCases (ctx: FuzzContext): FuzzCase[] {
       `FOO /health HTTP/1.1\r\n${host}Connection: close\r\n\r\n`,
       { path: '/health' }),
     rawCase('known-11', 'HTTP/1.1 without a Host header: a 400 in the envelope, or the connection closed',
-      `GET /health HTTP/1.1\r\nConnection: close\r\n\r\n`,
+      'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n',
       { path: '/health', status: [400] }),
     rawCase('known-12', 'an Expect header other than 100-continue: a 417 in the envelope, or the connection closed',
       `POST /v1/chat/completions HTTP/1.1\r\n${host}${key}Content-Type: application/json\r\nExpect: nonsense\r\nContent-Length: ${chat.length}\r\nConnection: close\r\n\r\n${chat}`,

@@ -3,7 +3,7 @@ import { accessSync, constants, readFileSync } from 'node:fs'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createConnection, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { delimiter, join } from 'node:path'
+import { delimiter, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 // Real nginx, Prometheus (with promtool) and Redis for the integration tests: Debian's binaries, installed by
@@ -17,13 +17,13 @@ export interface Teardown {
 
 /** What requireBinary needs: tap's plan(0, reason) skips the test, fail() fails it. */
 export interface BinaryTest {
-  plan (n: number, comment?: string): void
-  fail (message?: string): unknown
+  plan (n: number, comment: string): void
+  fail (message: string): unknown
 }
 
 export type BinaryName = 'nginx' | 'prometheus' | 'promtool' | 'redis-server'
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
 export const DEPLOY = join(ROOT, 'deploy')
 
 /** The compose services nginx and Prometheus address, as deploy/ spells them. */
@@ -114,6 +114,17 @@ export const readDeploy = (file: string) => readFile(join(DEPLOY, file), 'utf8')
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
+/** Whether promise settled within ms; the timer never keeps the process alive. */
+async function settlesWithin (promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>(resolve => { timer = setTimeout(resolve, ms, false) })
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
 
@@ -198,14 +209,13 @@ export async function launch (t: Teardown, name: BinaryName, args: string[], opt
     if (stopped) return
     stopped = true
     child.stdin!.destroy()
-    const done = await Promise.race([exit.then(() => true), sleep(10_000).then(() => false)])
-    if (!done) {
+    if (!await settlesWithin(exit, 10_000)) {
       for (const target of [pid, child.pid]) {
         try {
           if (target) process.kill(target, 'SIGKILL')
         } catch {}
       }
-      await Promise.race([exit, sleep(2_000)])
+      await settlesWithin(exit, 2_000)
     }
   }
   t.after(stop)
@@ -214,7 +224,7 @@ export async function launch (t: Teardown, name: BinaryName, args: string[], opt
   let pidText = ''
   pidPipe.setEncoding('utf8')
   pidPipe.on('data', (chunk: string) => { pidText += chunk })
-  await Promise.race([new Promise(resolve => pidPipe.once('end', resolve)), exit, sleep(5_000)])
+  await settlesWithin(Promise.race([new Promise(resolve => pidPipe.once('end', resolve)), exit]), 5_000)
   pid = Number.parseInt(pidText, 10)
   const allOutput = () => output + (options.logs?.() ?? '')
   if (!(pid > 0)) throw new Error(`${name} did not start: ${allOutput()}`)
@@ -265,6 +275,8 @@ function substitute (text: string, pattern: RegExp, replacement: string, what: s
   return text.replace(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : pattern.flags + 'g'), replacement)
 }
 
+const withoutComments = (text: string) => text.replace(/^\s*#.*$/gm, '')
+
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 /**
@@ -290,7 +302,7 @@ export function renderNginxConf (source: string, options: NginxRenderOptions): s
   if (options.proxyReadTimeout !== undefined) {
     text = substitute(text, /proxy_read_timeout\s+[^;]+;/, `proxy_read_timeout ${options.proxyReadTimeout};`, 'proxy_read_timeout')
   }
-  const leftover = text.match(/\b(gateway-\d+|grafana|prometheus|redis):\d+/)
+  const leftover = withoutComments(text).match(/\b(gateway-\d+|grafana|prometheus|redis):\d+/)
   if (leftover) throw new Error(`rendering: ${leftover[0]} still in nginx.conf; give it a loopback target`)
   return text
 }
@@ -362,7 +374,7 @@ export function renderPrometheusConf (source: string, options: { targets: Record
   for (const [host, target] of Object.entries(options.targets)) {
     text = substitute(text, new RegExp(`(^\\s*-\\s*['"]?)${escapeRegExp(host)}(?=['"]?\\s*$)`, 'm'), `$1${target}`, `target ${host}`, 1, 1)
   }
-  const leftover = text.match(/\b(gateway-\d+):\d+/)
+  const leftover = withoutComments(text).match(/\b(gateway-\d+):\d+/)
   if (leftover) throw new Error(`rendering: ${leftover[0]} still in prometheus.yml; give it a loopback target`)
   return text
 }
@@ -393,7 +405,7 @@ export async function startPrometheus (t: Teardown, options: { config: string, f
     '--log.level=warn'
   ], { cwd: dir })
   await waitUntil('prometheus', server, async () => (await fetch(`${url}/-/ready`)).status === 200, 20_000)
-  const api = async (path: string) => {
+  const api = async (path: string): Promise<any> => {
     const response = await fetch(`${url}/api/v1/${path}`)
     return response.json()
   }
@@ -417,6 +429,7 @@ export async function startPrometheus (t: Teardown, options: { config: string, f
 export interface Redis {
   url: string
   port: number
+  pid: number
   stop (): Promise<void>
 }
 
@@ -450,5 +463,5 @@ export async function startRedis (t: Teardown): Promise<Redis> {
     '--loglevel', 'warning'
   ], { cwd: dir })
   await waitUntil('redis-server', server, () => answersPing(port), 10_000)
-  return { url: `redis://127.0.0.1:${port}`, port, stop: server.stop }
+  return { url: `redis://127.0.0.1:${port}`, port, pid: server.pid, stop: server.stop }
 }

@@ -23,13 +23,15 @@ async function metric (origin: string, line: RegExp): Promise<number | null> {
 t.test('a key that answers 429 cools down (Retry-After honoured) while the others carry the traffic', async t => {
   const stack = await startStack(t, { sim: { apiKeys: ['sk-a', 'sk-b'] }, env: { DASHSCOPE_API_KEY: 'sk-a,sk-b' } })
   stack.sim.setOverride(request => keyOf(request) === 'sk-a' ? { error: 'limit_requests', retryAfter: 2 } : undefined)
+  // Six conversations: each sticks to one key, and together they spread over both.
   for (let i = 0; i < 6; i++) {
-    const res = await postJson(`${stack.baseURL}/chat/completions`, chat())
+    const res = await postJson(`${stack.baseURL}/chat/completions`, chat({ messages: user(`conversation ${i}`) }))
     t.equal(res.status, 200, `request ${i + 1} served`)
     await res.text()
   }
   const attempts = chats(stack.sim.requests)
   t.equal(attempts.filter(request => keyOf(request) === 'sk-a').length, 1, 'the rate-limited key was tried once, then left alone')
+  t.equal(attempts.length, 7, 'six answers, one retry')
   const state = await health(stack.origin)
   const [first, second] = state.upstreams[0].keys
   t.match(first, { key: 'key-1', state: 'cooling', reason: 'rate_limited' })
@@ -45,7 +47,7 @@ t.test('a key that answers 429 cools down (Retry-After honoured) while the other
 t.test('without Retry-After the cooldown is an exponential backoff with jitter', async t => {
   const stack = await startStack(t, { sim: { apiKeys: ['sk-a', 'sk-b'] }, env: { DASHSCOPE_API_KEY: 'sk-a,sk-b' } })
   stack.sim.setOverride(request => keyOf(request) === 'sk-a' ? { error: 'limit_requests' } : undefined)
-  await (await postJson(`${stack.baseURL}/chat/completions`, chat())).text()
+  for (let i = 0; i < 6; i++) await (await postJson(`${stack.baseURL}/chat/completions`, chat({ messages: user(`conversation ${i}`) }))).text()
   const [first] = (await health(stack.origin)).upstreams[0].keys
   t.equal(first.state, 'cooling')
   t.ok(first.retry_in_seconds <= 1, 'first backoff is at most one second')

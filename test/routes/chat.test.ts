@@ -16,7 +16,14 @@ t.test('a JSON answer is OpenAI-shaped and keeps the upstream fields', async t =
   t.equal(body.choices[0].message.reasoning_content, 'thinking...', 'reasoning passes through')
   t.equal(body.choices[0].logprobs, null)
   t.equal(body.choices[0].finish_reason, 'stop')
-  t.same(body.usage, { prompt_tokens: 21, completion_tokens: 7, total_tokens: 28, prompt_tokens_details: { cached_tokens: 5 }, completion_tokens_details: body.usage.completion_tokens_details })
+  t.same(body.usage, {
+    prompt_tokens: 21,
+    completion_tokens: 7,
+    total_tokens: 28,
+    prompt_tokens_details: { cached_tokens: 5 },
+    completion_tokens_details: body.usage.completion_tokens_details,
+    cache_read_input_tokens: 5
+  }, 'the upstream\'s usage, cached tokens mirrored to the top level where Roo Code reads them')
   t.equal(sim.requests.at(-1)?.headers['x-request-id'], res.headers.get('x-request-id'), 'the request id goes upstream')
 })
 

@@ -68,6 +68,7 @@ upstreams:
     api_keys_env: INTL_KEYS
   - name: vllm
     base_url: http://127.0.0.1:8000/v1
+    native_tools: false
 models:
   - id: qwen3-max
     aliases: [gpt-4o, gpt-4.1]
@@ -78,8 +79,8 @@ clients:
   const config = loadConfig({ GATEWAY_CONFIG: ok, INTL_KEYS: 'sk-1, sk-2', GATEWAY_API_KEYS: 'env-key', RATE_LIMIT_TPM: '1000' })
   const { topology } = config
   t.same(topology.upstreams, [
-    { name: 'intl', baseUrl: 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1', keys: ['sk-1', 'sk-2'] },
-    { name: 'vllm', baseUrl: 'http://127.0.0.1:8000/v1', keys: [] }
+    { name: 'intl', baseUrl: 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1', keys: ['sk-1', 'sk-2'], nativeTools: true },
+    { name: 'vllm', baseUrl: 'http://127.0.0.1:8000/v1', keys: [], nativeTools: false }
   ])
   t.same(topology.routes.get('gpt-4o'), [{ upstream: 'intl', model: 'qwen3-max' }, { upstream: 'vllm', model: 'Qwen/Qwen3-8B' }])
   t.same(topology.declaredModels, ['qwen3-max', 'gpt-4o', 'gpt-4.1'])

@@ -5,7 +5,7 @@ import { ChatStreamHandler, type StreamObserver } from '../../src/adapters/chat-
 import type { Usage } from '../../src/adapters/usage.ts'
 import type { GatewayError } from '../../src/errors.ts'
 
-const context = { host: 'upstream.test', keyCount: 1 }
+const context = { name: 'dashscope', host: 'upstream.test', keyCount: 1, nativeTools: true }
 
 const chunk = (delta: object, finish: string | null = null) =>
   `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"qwen-plus","usage":null,"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${JSON.stringify(finish)}}]}\n\n`
@@ -55,7 +55,7 @@ t.test('frameEnd finds LF and CRLF blank lines', async t => {
 
 t.test('with include_usage, the upstream bytes pass through unchanged', async t => {
   const [obs, seen] = observer()
-  const out = await relay([stream], new ChatStreamHandler(true, obs, context))
+  const out = await relay([stream], new ChatStreamHandler({ includeUsage: true }, obs, context))
   t.equal(out, stream)
   t.equal(seen.firstToken, 1)
   t.same(seen.usage, [{ prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 }])
@@ -65,7 +65,7 @@ t.test('split at every byte boundary, the output is the same bytes (UTF-8 split 
   const bytes = Buffer.from(stream)
   for (let cut = 1; cut < bytes.length; cut++) {
     const [obs, seen] = observer()
-    const out = await relay([bytes.subarray(0, cut), bytes.subarray(cut)], new ChatStreamHandler(true, obs, context))
+    const out = await relay([bytes.subarray(0, cut), bytes.subarray(cut)], new ChatStreamHandler({ includeUsage: true }, obs, context))
     if (out !== stream) {
       t.fail(`different output when split at byte ${cut}`)
       return
@@ -79,12 +79,12 @@ t.test('one byte per read still relays the stream intact', async t => {
   const bytes = Buffer.from(stream)
   const parts = Array.from(bytes, byte => Buffer.from([byte]))
   const [obs] = observer()
-  t.equal(await relay(parts, new ChatStreamHandler(true, obs, context)), stream)
+  t.equal(await relay(parts, new ChatStreamHandler({ includeUsage: true }, obs, context)), stream)
 })
 
 t.test('without include_usage, the usage chunk is recorded but not forwarded', async t => {
   const [obs, seen] = observer()
-  const out = await relay([stream], new ChatStreamHandler(false, obs, context))
+  const out = await relay([stream], new ChatStreamHandler({ includeUsage: false }, obs, context))
   t.equal(out, stream.replace(usageChunk, ''))
   t.equal(seen.usage[0].prompt_tokens, 9)
 })
@@ -92,7 +92,7 @@ t.test('without include_usage, the usage chunk is recorded but not forwarded', a
 t.test('CRLF framing, upstream comments and `data:` without a space are normalised, content intact', async t => {
   const crlf = stream.replace(/\n/g, '\r\n').replace('data: [DONE]', 'data:[DONE]')
   const [obs, seen] = observer()
-  const out = await relay([': ping\r\n\r\n', crlf], new ChatStreamHandler(true, obs, context))
+  const out = await relay([': ping\r\n\r\n', crlf], new ChatStreamHandler({ includeUsage: true }, obs, context))
   t.ok(out.startsWith(': ping\r\n\r\n'), 'comment passes')
   t.ok(out.endsWith('data: [DONE]\n\n'), '[DONE] normalised')
   t.ok(out.includes(JSON.stringify(xmlText.slice(20))), 'content intact')
@@ -101,25 +101,25 @@ t.test('CRLF framing, upstream comments and `data:` without a space are normalis
 
 t.test('data after [DONE] is discarded', async t => {
   const [obs] = observer()
-  const out = await relay([stream + chunk({ content: 'late' })], new ChatStreamHandler(true, obs, context))
+  const out = await relay([stream + chunk({ content: 'late' })], new ChatStreamHandler({ includeUsage: true }, obs, context))
   t.equal(out, stream)
 })
 
 t.test('an upstream that forgets [DONE] still ends with one when the answer was complete', async t => {
   const [obs] = observer()
-  const out = await relay([stream.replace('data: [DONE]\n\n', '')], new ChatStreamHandler(true, obs, context))
+  const out = await relay([stream.replace('data: [DONE]\n\n', '')], new ChatStreamHandler({ includeUsage: true }, obs, context))
   t.equal(out, stream)
 })
 
 t.test('a last event without its blank line is still relayed', async t => {
   const [obs] = observer()
-  const out = await relay([stream.replace('data: [DONE]\n\n', 'data: [DONE]')], new ChatStreamHandler(true, obs, context))
+  const out = await relay([stream.replace('data: [DONE]\n\n', 'data: [DONE]')], new ChatStreamHandler({ includeUsage: true }, obs, context))
   t.equal(out, stream)
 })
 
 t.test('a stream cut before any finish_reason ends with an error event, not [DONE]', async t => {
   const [obs, seen] = observer()
-  const out = await relay([chunk({ role: 'assistant', content: '' }), chunk({ content: 'Hel' })], new ChatStreamHandler(true, obs, context))
+  const out = await relay([chunk({ role: 'assistant', content: '' }), chunk({ content: 'Hel' })], new ChatStreamHandler({ includeUsage: true }, obs, context))
   t.notOk(out.includes('[DONE]'))
   const last = JSON.parse(out.trim().split('\n\n').at(-1)!.slice(6))
   t.equal(last.error.code, 'upstream_stream_incomplete')
@@ -134,7 +134,7 @@ t.test('DashScope error events become one OpenAI error event and the stream ends
     ['event: error, unwrapped', unwrapped, 'Throttling.AllocationQuota', 'upstream_quota']
   ]) {
     const [obs, seen] = observer()
-    const out = await relay([chunk({ content: 'Hi' }), frame, chunk({ content: 'never' })], new ChatStreamHandler(true, obs, context))
+    const out = await relay([chunk({ content: 'Hi' }), frame, chunk({ content: 'never' })], new ChatStreamHandler({ includeUsage: true }, obs, context))
     const events = out.trim().split('\n\n')
     t.equal(events.length, 2, `${name}: one content event, one error event`)
     const error = JSON.parse(events[1].slice(6)).error
@@ -147,7 +147,7 @@ t.test('DashScope error events become one OpenAI error event and the stream ends
 
 t.test('an upstream failure mid-stream becomes an error event', async t => {
   const [obs, seen] = observer()
-  const out = await relay([chunk({ content: 'Hi' })], new ChatStreamHandler(true, obs, context), new Error('socket hang up'))
+  const out = await relay([chunk({ content: 'Hi' })], new ChatStreamHandler({ includeUsage: true }, obs, context), new Error('socket hang up'))
   const events = out.trim().split('\n\n')
   t.equal(JSON.parse(events.at(-1)!.slice(6)).error.code, 'upstream_connection_lost')
   t.equal(seen.errors.length, 1)
@@ -155,14 +155,14 @@ t.test('an upstream failure mid-stream becomes an error event', async t => {
 
 t.test('non-JSON data events are dropped (the official SDK would throw on them)', async t => {
   const [obs] = observer()
-  const out = await relay(['event: ping\ndata: \n\n', 'data: hello\n\n', stream], new ChatStreamHandler(true, obs, context))
+  const out = await relay(['event: ping\ndata: \n\n', 'data: hello\n\n', stream], new ChatStreamHandler({ includeUsage: true }, obs, context))
   t.equal(out, stream)
 })
 
 t.test('destroying the relay (client gone) destroys the upstream body', async t => {
   const source = new PassThrough()
   const [obs] = observer()
-  const relayed = new SseRelay().attach(source, new ChatStreamHandler(true, obs, context))
+  const relayed = new SseRelay().attach(source, new ChatStreamHandler({ includeUsage: true }, obs, context))
   relayed.resume()
   source.write(chunk({ content: 'Hi' }))
   relayed.destroy()

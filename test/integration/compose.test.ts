@@ -1,0 +1,297 @@
+import t from 'tap'
+import { builtinModules } from 'node:module'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, relative, resolve, sep } from 'node:path'
+import { parse } from 'yaml'
+import { loadConfig } from '../../src/config.ts'
+import { composeAvailable, interpolate, loadCompose, type Compose, type Service } from './compose.ts'
+import { DEPLOY, ROOT } from './servers.ts'
+
+// docker-compose.yml, the Dockerfile, .dockerignore and .env.example, checked without a Docker engine: the
+// compose model (docker compose config where the plugin exists, a YAML parse otherwise) against the files in
+// deploy/, and the image's contents against what `node src/server.ts` imports.
+
+const read = (file: string) => readFileSync(join(ROOT, file), 'utf8')
+
+/** KEY=value lines of an env file, in order. */
+function envFile (text: string): Array<[string, string]> {
+  return text.split('\n')
+    .map(line => line.trim())
+    .filter(line => line !== '' && !line.startsWith('#'))
+    .map(line => {
+      const at = line.indexOf('=')
+      return [line.slice(0, at), line.slice(at + 1)] as [string, string]
+    })
+}
+
+const exampleEnv = envFile(read('.env.example'))
+const exampleValues = Object.fromEntries(exampleEnv)
+// The example as a user fills it in: what docker compose would read from .env.
+const filledIn = { ...exampleValues, DASHSCOPE_API_KEY: 'sk-test', GRAFANA_ADMIN_PASSWORD: 'a-long-password' }
+
+const replicasOf = (compose: Compose) => Object.values(compose.services).filter(service => /^gateway-\d+$/.test(service.name))
+const mountAt = (service: Service, target: string) => service.volumes.find(volume => volume.target === target)
+
+/** Server entries of an nginx upstream block. */
+function upstreamServers (nginx: string, name: string): string[] {
+  const block = nginx.match(new RegExp(`upstream\\s+${name}\\s*\\{([^}]*)\\}`))?.[1] ?? ''
+  return [...block.matchAll(/^\s*server\s+([^\s;]+)/gm)].map(match => match[1])
+}
+
+t.test('docker-compose.yml parses and wires the deployment together', async t => {
+  const compose = loadCompose(filledIn)
+  t.comment(`parsed by ${compose.parser}${compose.parser === 'yaml' ? ' (no docker compose plugin here)' : ''}`)
+  const names = Object.keys(compose.services).sort()
+  t.same(names, ['gateway-1', 'gateway-2', 'grafana', 'nginx', 'prometheus', 'redis'], 'the services')
+
+  const replicas = replicasOf(compose)
+  t.equal(replicas.length, 2, 'two gateway replicas')
+  for (const replica of replicas) {
+    t.equal(replica.build?.context, ROOT, `${replica.name} is built from the repository`)
+    t.ok(existsSync(join(replica.build?.context ?? ROOT, replica.build?.dockerfile ?? 'Dockerfile')), `${replica.name}: its Dockerfile exists`)
+    t.equal(replica.environment.PORT, '3000', `${replica.name} listens on 3000`)
+    t.equal(replica.environment.TRUST_PROXY, 'true', `${replica.name} trusts nginx's X-Forwarded-For`)
+    t.equal(replica.environment.REDIS_URL, 'redis://redis:6379', `${replica.name} shares state through the redis service`)
+    t.equal(replica.dependsOn.redis, 'service_healthy', `${replica.name} waits for Redis`)
+    t.ok(replica.envFiles.some(file => file.path === join(ROOT, '.env') && !file.required), `${replica.name} reads .env when present`)
+    t.same(loadConfig({ ...filledIn, ...replica.environment }).PORT, 3000, `${replica.name}'s environment is a valid gateway configuration`)
+  }
+  t.same(replicas[0].raw.image, replicas[1].raw.image, 'both replicas run the same image')
+
+  const published = Object.values(compose.services).filter(service => service.ports.some(port => port.published !== undefined))
+  t.same(published.map(service => service.name), ['nginx'], 'nginx is the only service with published ports')
+  t.same(compose.services.nginx.ports.map(port => [port.published, port.target]), [['8080', 80]], 'nginx: NGINX_PORT (8080) to 80')
+
+  const missing: string[] = []
+  for (const service of Object.values(compose.services)) {
+    for (const volume of service.volumes) {
+      if (volume.type === 'bind' && !existsSync(volume.source!)) missing.push(`${service.name}: ${volume.source}`)
+      if (volume.type === 'volume' && !compose.volumes.includes(volume.source!)) missing.push(`${service.name}: volume ${volume.source} is not declared`)
+      if (volume.type === 'bind') t.ok(volume.readOnly, `${service.name}: ${relative(ROOT, volume.source!)} is mounted read-only`)
+    }
+    for (const file of service.envFiles) if (file.required && !existsSync(file.path)) missing.push(`${service.name}: env_file ${file.path}`)
+    for (const dependency of Object.keys(service.dependsOn)) if (!compose.services[dependency]) missing.push(`${service.name}: depends on unknown ${dependency}`)
+  }
+  t.same(missing, [], 'every file, volume and service the compose file refers to exists')
+
+  // nginx in front of every replica.
+  const nginx = compose.services.nginx
+  const nginxConf = mountAt(nginx, '/etc/nginx/nginx.conf')
+  t.equal(nginxConf?.source, join(DEPLOY, 'nginx.conf'), 'nginx runs deploy/nginx.conf')
+  const conf = readFileSync(join(DEPLOY, 'nginx.conf'), 'utf8')
+  const replicaAddresses = replicas.map(replica => `${replica.name}:${replica.environment.PORT}`).sort()
+  t.same(upstreamServers(conf, 'qwen_gateway').sort(), replicaAddresses, 'nginx\'s upstream lists every replica')
+  t.match(conf, new RegExp(`listen\\s+${nginx.ports[0].target};`), 'nginx listens on the published target port')
+  for (const replica of replicas) t.equal(nginx.dependsOn[replica.name], 'service_healthy', `nginx waits for ${replica.name} to be healthy`)
+  t.ok(nginx.healthcheck?.test, 'nginx has a healthcheck')
+
+  // Prometheus scrapes every replica directly.
+  const prometheus = compose.services.prometheus
+  const configFlag = prometheus.command.find(arg => arg.startsWith('--config.file='))?.split('=')[1] ?? '/etc/prometheus/prometheus.yml'
+  const configMount = prometheus.volumes.find(volume => volume.type === 'bind' && (configFlag === volume.target || configFlag.startsWith(volume.target + '/')))
+  t.ok(configMount, `the Prometheus config ${configFlag} comes from a bind mount`)
+  const configFile = configMount!.target === configFlag ? configMount!.source! : join(configMount!.source!, relative(configMount!.target, configFlag))
+  t.equal(configFile, join(DEPLOY, 'prometheus', 'prometheus.yml'), 'it is deploy/prometheus/prometheus.yml')
+  const promConfig = parse(readFileSync(configFile, 'utf8'))
+  const targets = promConfig.scrape_configs.flatMap((job: any) => job.static_configs.flatMap((group: any) => group.targets)).sort()
+  t.same(targets, replicaAddresses, 'Prometheus targets are the replicas, by service name and port')
+  for (const rules of promConfig.rule_files) t.ok(existsSync(join(dirname(configFile), rules)), `rule file ${rules} is in the mounted folder`)
+  t.ok(mountAt(prometheus, '/prometheus'), 'Prometheus keeps its data in a volume')
+
+  // Grafana: provisioned data source and dashboard.
+  const grafana = compose.services.grafana
+  const provisioning = mountAt(grafana, '/etc/grafana/provisioning')
+  t.equal(provisioning?.source, join(DEPLOY, 'grafana', 'provisioning'), 'Grafana\'s provisioning is mounted')
+  const datasources = parse(readFileSync(join(provisioning!.source!, 'datasources', 'prometheus.yml'), 'utf8')).datasources
+  const promUrl = new URL(datasources[0].url)
+  t.ok(compose.services[promUrl.hostname], `the data source points at the ${promUrl.hostname} service`)
+  t.equal(promUrl.port, '9090', 'on Prometheus\' port')
+  const provider = parse(readFileSync(join(provisioning!.source!, 'dashboards', 'qwen-gateway.yml'), 'utf8')).providers[0]
+  const dashboards = mountAt(grafana, provider.options.path)
+  t.ok(dashboards, `the dashboard provider's folder ${provider.options.path} is mounted`)
+  t.ok(existsSync(join(dashboards!.source!, 'qwen-gateway.json')), 'with the dashboard in it')
+  const home = grafana.environment.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH
+  t.ok(home.startsWith(provider.options.path + '/') && existsSync(join(dashboards!.source!, home.slice(provider.options.path.length + 1))), 'the home dashboard is the provisioned one')
+  t.equal(grafana.environment.GF_SERVER_SERVE_FROM_SUB_PATH, 'true')
+  t.match(grafana.environment.GF_SERVER_ROOT_URL, /\/grafana\/$/, 'Grafana lives under /grafana/, where nginx serves it')
+  t.match(conf, /location \/grafana\/ \{/)
+  t.same(upstreamServers(conf, 'grafana_ui'), ['grafana:3000'], 'nginx reaches Grafana on its default port')
+  t.equal(grafana.environment.GF_SECURITY_ADMIN_PASSWORD, 'a-long-password', 'the admin password comes from GRAFANA_ADMIN_PASSWORD')
+
+  // Redis.
+  t.ok(compose.services.redis.healthcheck?.test, 'Redis has a healthcheck')
+  t.same(compose.services.redis.ports, [], 'Redis is not published')
+})
+
+t.test('docker compose refuses to start without a Grafana admin password, and every variable it uses is in .env.example', async t => {
+  const compose = loadCompose(filledIn, { useDocker: false })
+  t.same(compose.variables.filter(name => !(name in exampleValues)), [], `the compose variables (${compose.variables.join(', ')}) are documented`)
+  t.throws(() => loadCompose({ ...exampleValues }, { useDocker: false }), /required variable GRAFANA_ADMIN_PASSWORD is missing a value: set GRAFANA_ADMIN_PASSWORD in \.env/)
+  if (composeAvailable()) t.throws(() => loadCompose({ ...exampleValues, GRAFANA_ADMIN_PASSWORD: '' }, { useDocker: true }), /GRAFANA_ADMIN_PASSWORD/)
+  const dollar = '$'
+  t.equal(interpolate(`${dollar}{REDIS_URL:-redis://redis:6379}`, { REDIS_URL: '' }), 'redis://redis:6379', 'an empty REDIS_URL in .env means the compose Redis')
+  t.equal(interpolate(`${dollar}{NGINX_PORT:-8080}:80`, { NGINX_PORT: '9000' }), '9000:80')
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dockerfile and .dockerignore
+
+interface Stage {
+  from: string
+  lines: string[]
+}
+
+function dockerfileStages (text: string): { args: Record<string, string>, stages: Stage[] } {
+  const logical = text.replace(/\\\n/g, ' ').split('\n').map(line => line.trim()).filter(line => line && !line.startsWith('#'))
+  const args: Record<string, string> = {}
+  const stages: Stage[] = []
+  for (const line of logical) {
+    const [instruction, ...rest] = line.split(/\s+/)
+    const argument = rest.join(' ')
+    if (instruction === 'ARG' && stages.length === 0) {
+      const [name, value] = argument.split('=')
+      args[name] = value ?? ''
+    } else if (instruction === 'FROM') {
+      stages.push({ from: argument.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => args[a ?? b] ?? ''), lines: [] })
+    } else if (stages.length > 0) {
+      stages.at(-1)!.lines.push(line)
+    }
+  }
+  return { args, stages }
+}
+
+/** COPY sources (not --from) of a stage. */
+const copySources = (stage: Stage) => stage.lines
+  .filter(line => /^COPY\s/.test(line) && !/--from=/.test(line))
+  .flatMap(line => {
+    const parts = line.replace(/^COPY\s+/, '').split(/\s+/).filter(part => !part.startsWith('--'))
+    return parts.slice(0, -1)
+  })
+
+/** Docker's .dockerignore matching, enough for this file: *, **, ?, !exceptions, last match wins. */
+function dockerignored (patterns: string[], path: string): boolean {
+  const toRegExp = (pattern: string) => new RegExp('^' + pattern.replace(/^\/+|\/+$/g, '')
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .split('**')
+    .map(part => part.replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+    .join('.*') + '(/.*)?$')
+  let ignored = false
+  for (const raw of patterns) {
+    const exception = raw.startsWith('!')
+    if (toRegExp(exception ? raw.slice(1) : raw).test(path)) ignored = !exception
+  }
+  return ignored
+}
+
+t.test('the Dockerfile builds a small, non-root production image that runs node src/server.ts', async t => {
+  const { stages } = dockerfileStages(read('Dockerfile'))
+  t.ok(stages.length >= 2, 'multi-stage')
+  t.ok(stages.every(stage => /^node:24-slim\b/.test(stage.from.split(/\s+/)[0])), `every stage is node:24-slim (${stages.map(stage => stage.from).join(', ')})`)
+  const [deps, final] = [stages[0], stages.at(-1)!]
+  t.ok(deps.lines.some(line => /npm ci\b.*--omit=dev/.test(line)), 'production dependencies only, from the lockfile (npm ci --omit=dev)')
+  t.ok(final.lines.some(line => /^COPY --from=\S+ \/app\/node_modules/.test(line)), 'the final stage takes node_modules from the deps stage')
+  t.notOk(final.lines.some(line => /^RUN\s+npm/.test(line)), 'no npm in the final stage')
+  const user = final.lines.filter(line => line.startsWith('USER ')).at(-1)?.split(/\s+/)[1]
+  t.ok(user && user !== 'root' && user !== '0', `runs as ${user}, not root`)
+  const healthcheck = final.lines.find(line => line.startsWith('HEALTHCHECK '))
+  t.match(healthcheck, /\/health\b/, 'HEALTHCHECK on /health')
+  t.match(healthcheck, /--timeout=\d+s/, 'with a timeout')
+  const cmd = final.lines.find(line => line.startsWith('CMD '))
+  t.same(JSON.parse(cmd!.slice(4)), ['node', 'src/server.ts'], 'CMD ["node", "src/server.ts"], exec form (signals reach Node)')
+  t.match(final.lines.find(line => line.startsWith('EXPOSE ')), /\b3000\b/)
+
+  const ignore = read('.dockerignore').split('\n').map(line => line.trim()).filter(line => line && !line.startsWith('#'))
+  const sources = stages.flatMap(copySources)
+  t.same(sources.filter(source => !existsSync(join(ROOT, source))), [], `every COPY source exists (${sources.join(', ')})`)
+  t.same(sources.filter(source => dockerignored(ignore, source)), [], '.dockerignore keeps every COPY source in the build context')
+  for (const secret of ['.env', '.env.local', 'node_modules', '.git', 'test', '.tap', 'coverage']) {
+    t.ok(dockerignored(ignore, secret), `.dockerignore keeps ${secret} out of the build context`)
+  }
+})
+
+/** Relative and bare imports of a TypeScript file, type-only imports left out (erased at run time). */
+function runtimeImports (file: string): string[] {
+  const text = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '')
+  const specifiers: string[] = []
+  for (const match of text.matchAll(/^\s*(import|export)\s+(type\s+)?([^'"]*?\bfrom\s+)?['"]([^'"]+)['"]/gm)) {
+    if (!match[2]) specifiers.push(match[4])
+  }
+  for (const match of text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) specifiers.push(match[1])
+  return specifiers
+}
+
+function tsFiles (dir: string): string[] {
+  return readdirSync(dir).flatMap(name => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? tsFiles(path) : path.endsWith('.ts') ? [path] : []
+  })
+}
+
+t.test('the image holds everything node src/server.ts loads, and npm ci --omit=dev installs every package it imports', async t => {
+  const { stages } = dockerfileStages(read('Dockerfile'))
+  const copied = copySources(stages.at(-1)!).map(source => resolve(ROOT, source))
+  const inImage = (file: string) => copied.some(source => file === source || file.startsWith(source + sep))
+  const pkg = JSON.parse(read('package.json'))
+  const production = new Set(Object.keys(pkg.dependencies ?? {}))
+  const builtins = new Set(builtinModules)
+
+  // src/server.ts and everything @fastify/autoload loads from plugins/ and routes/.
+  const queue = [join(ROOT, 'src', 'server.ts'), ...tsFiles(join(ROOT, 'plugins')), ...tsFiles(join(ROOT, 'routes'))]
+  const seen = new Set<string>()
+  const outside: string[] = []
+  const devOnly: string[] = []
+  const unresolved: string[] = []
+  while (queue.length > 0) {
+    const file = queue.pop()!
+    if (seen.has(file)) continue
+    seen.add(file)
+    if (!inImage(file)) outside.push(relative(ROOT, file))
+    if (!existsSync(file)) {
+      unresolved.push(relative(ROOT, file))
+      continue
+    }
+    if (!file.endsWith('.ts')) continue
+    for (const specifier of runtimeImports(file)) {
+      if (specifier.startsWith('.')) {
+        queue.push(resolve(dirname(file), specifier))
+      } else if (!specifier.startsWith('node:') && !builtins.has(specifier)) {
+        const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]
+        if (!production.has(name)) devOnly.push(`${relative(ROOT, file)}: ${name}`)
+      }
+    }
+  }
+  t.ok(seen.size > 20, `${seen.size} files loaded at run time`)
+  t.same(unresolved, [], 'every relative import resolves to a file')
+  t.same(outside, [], 'none of them is missing from the image')
+  t.same(devOnly, [], 'every package they import is a production dependency')
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// .env.example
+
+/** The variables src/config.ts reads: the keys of its ConfigSchema object. */
+function configVariables (): string[] {
+  const source = readFileSync(join(ROOT, 'src', 'config.ts'), 'utf8')
+  const start = source.indexOf('const ConfigSchema = Type.Object({')
+  const body = source.slice(start, source.indexOf('\n})', start))
+  return [...body.matchAll(/^ {2}([A-Z][A-Z0-9_]*):/gm)].map(match => match[1])
+}
+
+t.test('.env.example lists every variable, and is a valid configuration as it stands', async t => {
+  const names = exampleEnv.map(([name]) => name)
+  t.same(names.filter((name, i) => names.indexOf(name) !== i), [], 'no variable twice')
+  const gateway = configVariables()
+  t.ok(gateway.length >= 15, `${gateway.length} variables in src/config.ts`)
+  t.same(gateway.filter(name => !names.includes(name)), [], 'every variable the gateway reads is listed')
+  const readme = [...read('README.md').matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map(match => match[1])
+  t.same(readme.filter(name => !names.includes(name)), [], 'every variable of README\'s configuration table is listed')
+  for (const name of ['REDIS_URL', 'GRAFANA_ADMIN_PASSWORD', 'NGINX_PORT']) t.ok(names.includes(name), `${name} is listed`)
+  for (const secret of ['DASHSCOPE_API_KEY', 'GATEWAY_API_KEYS', 'GRAFANA_ADMIN_PASSWORD']) t.equal(exampleValues[secret], '', `${secret} is empty in the example`)
+  t.doesNotThrow(() => loadConfig(exampleValues), 'the gateway accepts the example as it is')
+
+  const bodyLimit = Number(exampleValues.BODY_LIMIT)
+  const nginxLimit = readFileSync(join(DEPLOY, 'nginx.conf'), 'utf8').match(/client_max_body_size\s+(\d+)([km]?);/i)
+  const factor = { '': 1, k: 1024, m: 1024 * 1024 }[(nginxLimit?.[2] ?? '').toLowerCase() as '' | 'k' | 'm']
+  t.equal(Number(nginxLimit?.[1]) * factor, bodyLimit, 'nginx\'s client_max_body_size equals BODY_LIMIT')
+  t.equal(loadConfig({}).BODY_LIMIT, bodyLimit, 'and BODY_LIMIT\'s default')
+})
