@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
+import { isApiRoute } from '../src/http/api-route.ts'
 import type { FastifyRequest } from 'fastify'
 import { invalidClientKey } from '../src/errors.ts'
 import type { ClientSpec } from '../src/topology.ts'
@@ -50,7 +51,7 @@ export default fp(async function clientAuth (fastify) {
   }
   const clientFor = createKeyCheck(clients)
   fastify.addHook('onRequest', async function checkClientKey (request) {
-    if (!request.url.startsWith('/v1/')) return
+    if (!isApiRoute(request)) return
     request.client = clientFor(presentedKey(request))
     if (!request.client) throw invalidClientKey()
   })

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { isApiRoute } from '../src/http/api-route.ts'
 import underPressure from '@fastify/under-pressure'
 import { GatewayError } from '../src/errors.ts'
 
@@ -15,7 +16,7 @@ export default fp(async function loadShedding (fastify) {
     exposeStatusRoute: false,
     // A rejection reaches the gateway's error handler, which writes the envelope.
     async pressureHandler (request, _reply, type, value) {
-      if (!request.url.startsWith('/v1/')) return
+      if (!isApiRoute(request)) return
       request.log.warn({ type, value }, 'shedding load')
       throw new GatewayError({
         statusCode: 503,

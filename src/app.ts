@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
 import { errorHandler, notFoundHandler } from './error-handler.ts'
+import { rejectExpectation, requireHost } from './http/protocol-errors.ts'
 import configPlugin from '../plugins/config.ts'
 import sensible from '../plugins/sensible.ts'
 import metrics from '../plugins/metrics.ts'
@@ -35,6 +36,8 @@ export interface AppOptions {
  * fixed order on purpose: request tracking sees every request, including those the key check refuses.
  */
 export default async function app (fastify: FastifyInstance, options: AppOptions) {
+  fastify.server.on('checkExpectation', rejectExpectation)
+  fastify.addHook('onRequest', requireHost)
   fastify.decorateRequest('rawBody', null)
   fastify.removeContentTypeParser('application/json')
   fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, function parseJson (request, body, done) {

@@ -21,6 +21,10 @@ export function toGatewayError (error: FastifyError | Error, bodyLimit: number):
   if (error instanceof GatewayError) return error
   const fastifyError = error as FastifyError
   if (fastifyError.validation) return fromValidationErrors(fastifyError.validation, fastifyError.validationContext ?? 'body')
+  // JSON nested thousands of levels deep parses, then overflows the stack wherever it is serialised again.
+  if (error instanceof RangeError && /call stack/.test(error.message)) {
+    return invalidRequest('The request body is nested too deeply.', null, 'nested_too_deeply')
+  }
   const known = fromFastifyError(fastifyError, bodyLimit)
   if (known) return known
   const status = fastifyError.statusCode

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { LogController, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
+import { clientErrorHandler, frameworkErrors } from './http/protocol-errors.ts'
 
 // nginx (or another proxy) may already have named the request; keep its id when it is a plain token, so one id
 // follows the request through every log. Anything else is replaced: ids end up in logs and upstream headers.
@@ -30,6 +31,10 @@ export function serverOptions (config: Config): FastifyServerOptions {
     requestTimeout: 120_000,
     // Longer than nginx's upstream keepalive_timeout (60 s), so nginx never reuses a socket we are closing.
     keepAliveTimeout: 72_000,
+    clientErrorHandler,
+    frameworkErrors,
+    // Node refuses a request without Host with an empty body; src/http/protocol-errors.ts refuses it in the envelope.
+    ...({ http: { requireHostHeader: false } } as object),
     ajv: {
       // OpenAI does not coerce types; `"temperature": "1"` is a 400 there and must be one here.
       customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: false, verbose: true }

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
+import { rm } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { Redis as RedisClient } from 'ioredis'
 import { requireBinary, skipWithout, startRedis } from './servers.ts'
@@ -77,7 +78,7 @@ t.test('a server never outlives its test process, even one killed with SIGKILL',
   const script = `
     import { startRedis } from ${JSON.stringify(new URL('./servers.ts', import.meta.url).href)}
     const redis = await startRedis({ after () {} })
-    process.stdout.write(JSON.stringify({ pid: redis.pid, port: redis.port }) + '\\n')
+    process.stdout.write(JSON.stringify({ pid: redis.pid, port: redis.port, dir: redis.dir }) + '\\n')
     setTimeout(() => process.kill(process.pid, 'SIGKILL'), 100)
   `
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -85,8 +86,10 @@ t.test('a server never outlives its test process, even one killed with SIGKILL',
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
   const signal = await new Promise(resolve => child.once('exit', (_, signal) => resolve(signal)))
   t.equal(signal, 'SIGKILL', 'the test process died without any teardown')
-  const { pid, port } = JSON.parse(output)
+  const { pid, port, dir } = JSON.parse(output)
   t.ok(pid > 0)
+  // The dead process could not remove its folder; this test does.
+  t.after(() => rm(dir, { recursive: true, force: true }))
   const deadline = performance.now() + 5_000
   while (alive(pid) && performance.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
   t.notOk(alive(pid), `redis-server ${pid} was stopped by its watchdog`)

@@ -430,6 +430,8 @@ export interface Redis {
   url: string
   port: number
   pid: number
+  /** Its working folder, removed when the test ends. */
+  dir: string
   stop (): Promise<void>
 }
 
@@ -463,5 +465,5 @@ export async function startRedis (t: Teardown): Promise<Redis> {
     '--loglevel', 'warning'
   ], { cwd: dir })
   await waitUntil('redis-server', server, () => answersPing(port), 10_000)
-  return { url: `redis://127.0.0.1:${port}`, port, pid: server.pid, stop: server.stop }
+  return { url: `redis://127.0.0.1:${port}`, port, pid: server.pid, dir, stop: server.stop }
 }

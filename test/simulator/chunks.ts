@@ -18,6 +18,7 @@ interface ChoiceBuilder {
 
 export interface ChunkOptions {
   toolCallQuirks: boolean
+  toolCallsNameLate?: boolean
   framing: Framing
 }
 
@@ -64,9 +65,11 @@ function choiceChunks (plan: Plan, options: ChunkOptions, index: number): ChunkE
   }
   const events = reasoningChunks(plan, builder)
   if (plan.toolCalls !== undefined) {
-    const tools = options.toolCallQuirks
-      ? quirkyToolChunks(plan.toolCalls, builder, (delta) => ({ ...base, usage: null, choices: [{ delta: extras(delta), index }] }))
-      : cleanToolChunks(plan.toolCalls, builder)
+    const tools = options.toolCallsNameLate
+      ? nameLateToolChunks(plan.toolCalls, builder)
+      : options.toolCallQuirks
+        ? quirkyToolChunks(plan.toolCalls, builder, (delta) => ({ ...base, usage: null, choices: [{ delta: extras(delta), index }] }))
+        : cleanToolChunks(plan.toolCalls, builder)
     return events.concat(tools)
   }
   return events.concat(textChunks(plan, options.framing, builder))
@@ -120,6 +123,21 @@ function quirkyToolChunks (
   })
   const trailing = { index: calls.length - 1, id: '', type: 'function', function: { arguments: null } }
   events.push({ counts: false, data: bareChunk({ tool_calls: [trailing] }) })
+  events.push({ counts: false, data: choice.chunk({}, 'tool_calls') })
+  return events
+}
+
+/** No id or name in a call's first delta; they come with the second; later deltas carry empty names. */
+function nameLateToolChunks (calls: PlannedCall[], choice: ChoiceBuilder): ChunkEvent[] {
+  const events: ChunkEvent[] = []
+  calls.forEach((call, index) => {
+    const fragments = call.fragments.length > 1 ? call.fragments : [...call.fragments, '']
+    fragments.forEach((fragment, i) => {
+      const fn = i === 1 ? { name: call.name, arguments: fragment } : i === 0 ? { arguments: fragment } : { name: '', arguments: fragment }
+      const toolCall = i === 1 ? { index, id: call.id, type: 'function', function: fn } : { index, id: null, function: fn }
+      events.push({ counts: fragment !== '', data: choice.chunk(choice.withRole({ content: null, tool_calls: [toolCall] }), null) })
+    })
+  })
   events.push({ counts: false, data: choice.chunk({}, 'tool_calls') })
   return events
 }

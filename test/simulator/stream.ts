@@ -23,7 +23,7 @@ export async function streamAnswer (ex: Exchange, plan: Plan, scenario: Scenario
 /** The whole stream as a list: chunks, an optional mid-stream fault, usage chunk, [DONE]. */
 function streamFrames (requestId: string, plan: Plan, scenario: Scenario, includeUsage: boolean): Frame[] {
   const framing = scenario.framing ?? {}
-  const chunks = buildChunks(plan, { toolCallQuirks: scenario.toolCallQuirks ?? true, framing })
+  const chunks = buildChunks(plan, { toolCallQuirks: scenario.toolCallQuirks ?? true, toolCallsNameLate: scenario.toolCallsNameLate ?? false, framing })
   const faultAfter = scenario.midStreamAfter ?? 2
   const frames: Frame[] = []
   let counted = 0

@@ -44,6 +44,8 @@ export interface Scenario {
   reasoningField?: 'reasoning_content' | 'reasoning'
   toolCalls?: ToolCallSpec[]
   toolCallQuirks?: boolean
+  /** Other Qwen servers (wire contract §5): the first delta has neither id nor name, which arrive in the second; continuations send `"name":""` and `"id":null`. */
+  toolCallsNameLate?: boolean
   error?: ErrorName
   retryAfter?: number
   midStream?: 'inspection' | 'event_error' | 'reset'
