@@ -21,7 +21,7 @@ const HELP = `Usage: node bench/run.ts [options]
 
 Phases (default: --throughput alone; --memory and --profile run only what they name unless --throughput is given too)
   --throughput              load at each --connections, JSON and streamed, first streamed byte; gateway vs floor vs simulator
-  --memory                  ${'<streams>'} concurrent slow streams through the gateway, RSS during and after, then a soak
+  --memory                  --streams concurrent slow streams through the gateway, RSS during and after, then a soak
   --profile                 the gateway under load with node --cpu-prof; top self-time functions
 
 Throughput options
@@ -438,10 +438,10 @@ function memoryChecks (m: MemoryResults): Check[] {
 
 function memoryMarkdown (m: MemoryResults): string {
   const lines: string[] = []
-  lines.push(`Gateway with \`UPSTREAM_CONNECTIONS=${m.settings.upstreamConnections}\` (default 256 would queue the streams beyond it); simulator streams ${m.settings.tokens} chunks ${m.settings.intervalMs} ms apart (about ${(m.settings.tokens * m.settings.intervalMs / 1000).toFixed(1)} s per stream). RSS is VmRSS of the gateway process; idle right after start ${m.idleAfterStartMb.toFixed(1)} MB.`, '')
-  lines.push('| burst | streams | completed | failed | max in flight (/health) | seconds | RSS before MB | RSS max MB | RSS at end MB | RSS after 5 s idle MB |')
-  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
-  m.bursts.forEach((b, i) => lines.push(`| ${i + 1} | ${b.streams} | ${b.completed} | ${b.failed} | ${b.maxInFlight} | ${b.seconds.toFixed(1)} | ${b.rssBeforeMb.toFixed(1)} | ${b.rssMaxMb.toFixed(1)} | ${b.rssAtEndMb.toFixed(1)} | ${b.rssAfterIdleMb.toFixed(1)} |`))
+  lines.push(`Gateway with \`UPSTREAM_CONNECTIONS=${m.settings.upstreamConnections}\` (default 256 would queue the streams beyond it); simulator streams ${m.settings.tokens} chunks ${m.settings.intervalMs} ms apart (about ${(m.settings.tokens * m.settings.intervalMs / 1000).toFixed(1)} s per stream). RSS is VmRSS of the gateway process; idle right after start ${m.idleAfterStartMb.toFixed(1)} MB; "before" is after a warm-up of fast streams and JSON (32 connections, 2 × --warmup s), i.e. a gateway that has served load.`, '')
+  lines.push('| burst | streams | completed | failed | max in flight (/health) | seconds | RSS before MB | RSS max MB | (max − before) per stream KB | RSS at end MB | RSS after 5 s idle MB |')
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  m.bursts.forEach((b, i) => lines.push(`| ${i + 1} | ${b.streams} | ${b.completed} | ${b.failed} | ${b.maxInFlight} | ${b.seconds.toFixed(1)} | ${b.rssBeforeMb.toFixed(1)} | ${b.rssMaxMb.toFixed(1)} | ${((b.rssMaxMb - b.rssBeforeMb) * 1024 / b.streams).toFixed(1)} | ${b.rssAtEndMb.toFixed(1)} | ${b.rssAfterIdleMb.toFixed(1)} |`))
   if (m.soak) {
     const s = m.soak
     lines.push('', `Soak: ${s.minutes.toFixed(1)} min of steady load (${m.settings.soakFastConnections} connections cycling fast streams and JSON, ${m.settings.soakSlowConnections} connections of slow streams); ${fmt(s.requests)} requests, ${s.non2xx} non-2xx, ${s.errors} errors.`, '')
