@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { isApiRoute } from '../src/http/api-route.ts'
 import type { FastifyRequest } from 'fastify'
@@ -12,7 +12,7 @@ declare module 'fastify' {
   }
 }
 
-const digest = (key: string) => createHash('sha256').update(key).digest()
+const digest = (key: string) => hash('sha256', key, 'buffer')
 
 /** The key a client presented: OpenAI SDKs send `Authorization: Bearer`, Anthropic-style tools `x-api-key`. */
 function presentedKey (request: FastifyRequest): string | null {

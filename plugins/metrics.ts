@@ -17,6 +17,23 @@ const fastifyMetrics = fastifyMetricsModule.default
 
 const statusClass = (status: number) => `${Math.floor(status / 100)}xx`
 
+/**
+ * Labelled children looked up by their label values: prom-client otherwise hashes a label object on every
+ * observation. Label values are bounded (see src/model-labels.ts), so the cache is too.
+ */
+function children<T> (create: (...values: string[]) => T) {
+  const cache = new Map<string, T>()
+  return (...values: string[]): T => {
+    const key = values.join('\u0000')
+    let child = cache.get(key)
+    if (child === undefined) {
+      child = create(...values)
+      cache.set(key, child)
+    }
+    return child
+  }
+}
+
 /** The gateway's own metric families; every label value comes from a closed set or the bounded model list. */
 function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelLabels) {
   const upstreamDuration = new client.Histogram({
@@ -87,6 +104,10 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
   // Plain counters beside the gauges so /health can read them without going through the registry.
   const inFlight = { requests: 0, streams: 0 }
 
+  const upstreamChild = children((...values) => upstreamDuration.labels(...values))
+  const firstTokenChild = children((...values) => timeToFirstToken.labels(...values))
+  const tokensChild = children((...values) => tokens.labels(...values))
+
   return {
     models,
     inFlight: () => ({ ...inFlight }),
@@ -107,17 +128,17 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
       streamsInFlight.dec()
     },
     upstream (operation: string, model: string, status: number, seconds: number) {
-      upstreamDuration.observe({ operation, model: models.label(model), status_class: statusClass(status) }, seconds)
+      upstreamChild(operation, models.label(model), statusClass(status)).observe(seconds)
     },
     firstToken (model: string, seconds: number) {
-      timeToFirstToken.observe({ model: models.label(model) }, seconds)
+      firstTokenChild(models.label(model)).observe(seconds)
     },
     tokens (model: string, client: string, counts: { prompt: number, completion: number, cached: number, reasoning: number }) {
       const label = models.label(model)
-      if (counts.prompt) tokens.inc({ model: label, client, type: 'prompt' }, counts.prompt)
-      if (counts.completion) tokens.inc({ model: label, client, type: 'completion' }, counts.completion)
-      if (counts.cached) tokens.inc({ model: label, client, type: 'cached' }, counts.cached)
-      if (counts.reasoning) tokens.inc({ model: label, client, type: 'reasoning' }, counts.reasoning)
+      if (counts.prompt) tokensChild(label, client, 'prompt').inc(counts.prompt)
+      if (counts.completion) tokensChild(label, client, 'completion').inc(counts.completion)
+      if (counts.cached) tokensChild(label, client, 'cached').inc(counts.cached)
+      if (counts.reasoning) tokensChild(label, client, 'reasoning').inc(counts.reasoning)
     },
     /** Sessions are counted when Prometheus scrapes, from the tracker's sliding window. */
     watchSessions (count: () => number) {

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { memoryState, redisState, type SharedState } from '../src/state/shared-state.ts'
 
 declare module 'fastify' {
@@ -26,6 +26,8 @@ export default fp(async function sharedState (fastify) {
     retryStrategy: (times: number) => Math.min(times * 200, 2000),
     lazyConnect: true
   }
+  // Loaded only when used: a gateway without Redis does not carry the client's code in memory.
+  const { Redis } = await import('ioredis')
   const client = new Redis(url, options)
   const subscriber = new Redis(url, { ...options, enableOfflineQueue: true })
   let outage = false

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { LogController, type FastifyServerOptions } from 'fastify'
+import type { DestinationStream } from 'pino'
 import type { Config } from './config.ts'
 import { clientErrorHandler, frameworkErrors } from './http/protocol-errors.ts'
 
@@ -14,10 +15,11 @@ function requestId (request: IncomingMessage): string {
 }
 
 /** Fastify's options for the gateway; shared by src/server.ts and the tests so both run the same server. */
-export function serverOptions (config: Config): FastifyServerOptions {
+export function serverOptions (config: Config, logStream?: DestinationStream): FastifyServerOptions {
   return {
     logger: {
       level: config.LOG_LEVEL,
+      ...(logStream ? { stream: logStream } : {}),
       // Headers are not logged by default; should anyone add them, credentials stay out.
       redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' }
     },

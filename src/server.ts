@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
 import app from './app.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { serverOptions } from './server-options.ts'
@@ -14,7 +15,12 @@ try {
   process.exit(1)
 }
 
-const server = Fastify(serverOptions(config))
+// Log lines are gathered into writes of 4 KiB, or flushed every half second, instead of one write per line: one
+// write per request cost more CPU than anything else the gateway does. pino flushes what is left on exit.
+const logStream = pino.destination({ dest: 1, minLength: 4096, sync: false })
+setInterval(() => logStream.flush(), 500).unref()
+
+const server = Fastify(serverOptions(config, logStream))
 await server.register(fp(app), { config })
 
 closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async function shutdown ({ signal, err }) {
@@ -26,6 +32,7 @@ closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async function shutdown ({ s
   await server.close()
   clearInterval(sweep)
   server.log.info('stopped')
+  logStream.flushSync()
 })
 
 await server.listen({ port: config.PORT, host: config.HOST })

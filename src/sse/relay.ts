@@ -103,7 +103,11 @@ export class SseRelay extends Readable {
 
   override _destroy (error: Error | null, callback: (error?: Error | null) => void): void {
     this.#stop()
-    if (this.#source && !this.#source.destroyed) this.#source.destroy()
+    // Destroyed before the answer was complete: the client left, so the upstream request is aborted. After a
+    // normal end the source has ended or is draining on its own; destroying it would abort a finished request
+    // (and build an error with a stack trace on every stream).
+    if (!this.#finished && this.#source && !this.#source.destroyed) this.#source.destroy()
+    this.#finished = true
     callback(error)
   }
 
