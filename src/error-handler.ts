@@ -37,6 +37,7 @@ export function toGatewayError (error: FastifyError | Error, bodyLimit: number):
 export function sendError (reply: FastifyReply, error: GatewayError) {
   return reply
     .code(error.statusCode)
+    .header('x-request-id', reply.request.id)
     .headers(error.headers)
     .header('x-gateway-error-source', error.source)
     .type('application/json; charset=utf-8')
