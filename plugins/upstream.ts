@@ -16,7 +16,6 @@ function registry (list: UpstreamClient[], dispatch: ReturnType<typeof createDis
     list,
     /** The first upstream: models without a declared route go there, and /v1/models asks it. */
     primary: list[0],
-    byName: new Map(list.map(client => [client.name, client])),
     dispatch
   }
 }

@@ -53,29 +53,35 @@ export interface SseEvent {
   at: number
 }
 
-/** Reads a fetch response body as SSE events, noting when each one arrived. */
-export async function readEvents (response: Response, sentAt = performance.now()): Promise<SseEvent[]> {
-  const events: SseEvent[] = []
+/** Calls `onBlock` with each SSE block (the text between blank lines) of a fetch response, as it arrives. */
+export async function forEachSseBlock (response: Response, onBlock: (block: string) => void): Promise<void> {
   const decoder = new TextDecoder()
   let buffer = ''
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
     buffer += decoder.decode(chunk, { stream: true })
     let end: number
     while ((end = buffer.search(/\r?\n\r?\n/)) !== -1) {
-      const block = buffer.slice(0, end)
+      onBlock(buffer.slice(0, end))
       buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '')
-      const event: SseEvent = { data: '', at: performance.now() - sentAt }
-      const data: string[] = []
-      for (const line of block.split(/\r?\n/)) {
-        if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
-        else if (line.startsWith('event:')) event.event = line.slice(6).trim()
-      }
-      if (data.length > 0 || event.event) {
-        event.data = data.join('\n')
-        events.push(event)
-      }
     }
   }
+}
+
+/** Reads a fetch response body as SSE events, noting when each one arrived. */
+export async function readEvents (response: Response, sentAt = performance.now()): Promise<SseEvent[]> {
+  const events: SseEvent[] = []
+  await forEachSseBlock(response, block => {
+    const event: SseEvent = { data: '', at: performance.now() - sentAt }
+    const data: string[] = []
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
+      else if (line.startsWith('event:')) event.event = line.slice(6).trim()
+    }
+    if (data.length > 0 || event.event) {
+      event.data = data.join('\n')
+      events.push(event)
+    }
+  })
   return events
 }
 

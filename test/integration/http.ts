@@ -2,6 +2,7 @@ import { request as httpRequest, createServer, Agent, type IncomingHttpHeaders }
 import { createConnection } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import type { Teardown } from './servers.ts'
+import { forEachSseBlock } from '../helper.ts'
 
 // Small HTTP tools for the integration tests: raw requests (exact paths, a chosen source address), an SSE reader
 // that keeps comments, and a stub upstream that records what nginx sends.
@@ -62,24 +63,16 @@ export interface SseRead {
 /** Reads a fetch response as SSE, keeping comments and noting when each block arrived; never throws. */
 export async function readSse (response: Response, sentAt: number): Promise<SseRead> {
   const read: SseRead = { status: response.status, events: [], comments: [] }
-  const decoder = new TextDecoder()
-  let buffer = ''
   try {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true })
-      let end: number
-      while ((end = buffer.search(/\r?\n\r?\n/)) !== -1) {
-        const block = buffer.slice(0, end)
-        buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '')
-        const at = performance.now() - sentAt
-        const data: string[] = []
-        for (const line of block.split(/\r?\n/)) {
-          if (line.startsWith(':')) read.comments.push({ text: line, at })
-          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
-        }
-        if (data.length > 0) read.events.push({ data: data.join('\n'), at })
+    await forEachSseBlock(response, block => {
+      const at = performance.now() - sentAt
+      const data: string[] = []
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith(':')) read.comments.push({ text: line, at })
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
       }
-    }
+      if (data.length > 0) read.events.push({ data: data.join('\n'), at })
+    })
   } catch (error) {
     read.error = error as Error
   }
