@@ -11,6 +11,8 @@ export interface GatewayProcess {
   baseURL: string
   /** Everything the process wrote so far, stdout and stderr. */
   output (): string
+  /** Resolves once the output matches (logs are written in batches, up to half a second late). */
+  waitForOutput (pattern: RegExp, timeoutMs?: number): Promise<string>
   exited: Promise<number | null>
 }
 
@@ -35,5 +37,13 @@ export async function spawnGateway (t: Teardown, env: Record<string, string>): P
     if (Date.now() > deadline) throw new Error(`gateway did not start:\n${output}`)
     await new Promise(resolve => setTimeout(resolve, 20))
   }
-  return { child, origin, baseURL: `${origin}/v1`, output: () => output, exited }
+  async function waitForOutput (pattern: RegExp, timeoutMs = 5000): Promise<string> {
+    const until = Date.now() + timeoutMs
+    while (!pattern.test(output)) {
+      if (Date.now() > until) throw new Error(`no ${pattern} in the gateway's output:\n${output}`)
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
+    return output
+  }
+  return { child, origin, baseURL: `${origin}/v1`, output: () => output, waitForOutput, exited }
 }

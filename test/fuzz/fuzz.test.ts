@@ -251,6 +251,8 @@ await t.test('after the fuzzing', async t => {
   t.ok(exposition.length < 1024 * 1024, '/metrics stays below 1 MiB: no label per fuzzed path or model', { bytes: exposition.length })
 
   checkMemory(t, await heapUsed())
+  // The gateway writes its log in batches, flushed at least every 500 ms: wait for the last of them.
+  await new Promise(resolve => setTimeout(resolve, 700))
   checkLog(t)
 })
 
