@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError, internalError, invalidRequest, routeNotFound } from './errors.ts'
 import { fromValidationErrors } from './validation.ts'
+import { isAbort } from './adapters/upstream-failures.ts'
 
 // Fastify's own client errors, reworded for API users. Anything else below 500 keeps Fastify's message.
 function fromFastifyError (error: FastifyError, bodyLimit: number): GatewayError | null {
@@ -47,6 +48,11 @@ export function sendError (reply: FastifyReply, error: GatewayError) {
 /** The single place where anything thrown becomes OpenAI's error envelope. 5xx details stay in the log. */
 export function errorHandler (bodyLimit: number) {
   return function handleError (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
+    // The client hung up and its upstream call was aborted for it: nobody is left to answer, and nothing failed.
+    if (reply.raw.destroyed && isAbort(error)) {
+      request.log.info('upstream call aborted: the client closed the connection')
+      return reply
+    }
     const gatewayError = toGatewayError(error, bodyLimit)
     if (gatewayError.errorType === 'gateway_internal') request.log.error({ err: error }, 'request failed')
     else if (gatewayError.source === 'upstream') request.log.warn({ status: gatewayError.statusCode, errorType: gatewayError.errorType, upstreamMessage: gatewayError.message }, 'upstream error')

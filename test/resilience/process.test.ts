@@ -78,3 +78,26 @@ t.test('no key ever reaches the logs', async t => {
     t.notOk(answers.some(answer => answer.includes(key)), `${key} is not in any answer`)
   }
 })
+
+t.test('a client that hangs up is logged as such, not as a gateway error', async t => {
+  const sim = await startSimulator()
+  t.after(() => sim.close())
+  const gateway = await spawnGateway(t, { DASHSCOPE_BASE_URL: sim.url, LOG_LEVEL: 'info' })
+  // Before the upstream answered, and after the stream began.
+  for (const scenario of [{ stall: 'headers' }, { stall: 'after_first' }]) {
+    const controller = new AbortController()
+    fetch(`${gateway.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'qwen-plus', messages: user('x'), stream: true, sim: scenario }),
+      signal: controller.signal
+    }).catch(() => {})
+    await sim.waitFor('request')
+    await new Promise(resolve => setTimeout(resolve, 50))
+    controller.abort()
+    await sim.waitFor('client-closed')
+  }
+  const logs = await gateway.waitForOutput(/(client closed the connection before the answer was complete[\s\S]*){2}/)
+  t.match(logs, /upstream call aborted: the client closed the connection/)
+  t.notMatch(logs, /"level":(50|60)/, 'no error-level line')
+})
