@@ -1,8 +1,7 @@
 import type { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { StreamObserver } from '../src/adapters/chat-stream.ts'
-import type { ChatCompletion } from '../src/adapters/chat-completion.ts'
-import { transformCompletion, type AnswerOptions } from '../src/adapters/chunk-transforms.ts'
+import { transformCompletion, type AnswerOptions, type ChatCompletion } from '../src/adapters/chunk-transforms.ts'
 import type { UpstreamContext } from '../src/adapters/upstream-errors.ts'
 import { fromUndiciError, isAbort } from '../src/adapters/upstream-failures.ts'
 import { tokenCounts, type TokenCounts } from '../src/adapters/usage.ts'
@@ -102,7 +101,7 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, heart
     metrics.models.learn([call.model])
     metrics.upstream(call.operation, call.model, response.statusCode, seconds(sentAt))
     recordTokens(call, tokenCounts(completion.usage))
-    return transformCompletion(completion, { thinkTags: false, xmlTools: null, ...call.answerOptions?.(client.context) }) as ChatCompletion
+    return transformCompletion(completion, { thinkTags: false, xmlTools: null, ...call.answerOptions?.(client.context) })
   }
 
   /** Resolves once an upstream said 200 with an event stream; before that, failures are ordinary HTTP errors. */

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
-  chatPayloadFor, LegacyStreamHandler, LegacyStreamState, prompts, refuseUnsupported, textCompletion
+  chatPayloadFor, legacyStreamHandler, LegacyStreamState, prompts, refuseUnsupported, textCompletion
 } from '../../src/adapters/legacy-completions.ts'
 import { abortOnClientClose } from '../../src/http/client-abort.ts'
 import { CompletionRequestSchema } from '../../src/schemas/completions.ts'
@@ -43,14 +43,10 @@ const completions: FastifyPluginAsyncTypebox = async function (fastify) {
     if (!stream) return textCompletion(await all(calls.map(call => chatService.complete(call))), n)
 
     const state = new LegacyStreamState(body.model)
-    const handlers: LegacyStreamHandler[] = []
-    const relays = await all(calls.map((call, p) => chatService.stream(call, (observer, context) => {
-      const handler = new LegacyStreamHandler(state, p * n, observer, context)
-      handlers.push(handler)
-      return handler
-    })))
+    const relays = await all(calls.map((call, p) => chatService.stream(call, (observer, context) =>
+      legacyStreamHandler(state, p * n, observer, context))))
     const includeUsage = body.stream_options?.include_usage === true
-    const merged = mergeEventStreams(relays, () => state.closing(includeUsage), () => handlers.some(handler => handler.failed) || relays.some(relay => relay.failed))
+    const merged = mergeEventStreams(relays, () => state.closing(includeUsage), () => state.failed || relays.some(relay => relay.failed))
     return sendEventStream(reply, merged)
   })
 }

@@ -15,6 +15,13 @@ export interface StreamObserver {
 export interface ChatStreamOptions extends Partial<AnswerOptions> {
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
   includeUsage: boolean
+  /**
+   * Rewrites every chunk into another object (null drops it): how legacy completions turn chat chunks into
+   * text_completion chunks. Setting it means every frame is parsed, once.
+   */
+  mapChunk?: (chunk: Chunk) => object | null
+  /** What ends a complete stream: `data: [DONE]`, or nothing when the caller closes the stream itself. */
+  done?: string | null
 }
 
 // What to look for in a frame without parsing it. The frame is read as latin1 (one char per byte: cheap, and exact
@@ -38,6 +45,8 @@ export class ChatStreamHandler implements FrameHandler {
   readonly #context: UpstreamContext
   readonly #transforms: StreamTransforms
   readonly #parseAll: boolean
+  readonly #mapChunk: ((chunk: Chunk) => object | null) | null
+  readonly #done: string | null
   #tokenSeen = false
   #finishSeen = false
 
@@ -46,7 +55,9 @@ export class ChatStreamHandler implements FrameHandler {
     this.#observer = observer
     this.#context = context
     this.#transforms = new StreamTransforms({ thinkTags: options.thinkTags ?? false, xmlTools: options.xmlTools ?? null })
-    this.#parseAll = this.#transforms.options.thinkTags || this.#transforms.options.xmlTools !== null
+    this.#mapChunk = options.mapChunk ?? null
+    this.#done = options.done === undefined ? DONE_EVENT : options.done
+    this.#parseAll = this.#transforms.options.thinkTags || this.#transforms.options.xmlTools !== null || this.#mapChunk !== null
   }
 
   frame (frame: Buffer): Buffer | string | null | undefined {
@@ -66,8 +77,8 @@ export class ChatStreamHandler implements FrameHandler {
     return this.#unusual(frame)
   }
 
-  end (): string {
-    if (this.#finishSeen) return DONE_EVENT
+  end (): string | null {
+    if (this.#finishSeen) return this.#done
     // Ended cleanly but without a finish_reason: the answer was cut short, which the client must not mistake for a full one.
     return this.#fail(errorFromUpstream(502, { message: `The upstream ${this.#context.host} ended the stream before the answer was complete.`, type: 'server_error', code: 'upstream_stream_incomplete', param: null }, this.#context))
   }
@@ -89,7 +100,8 @@ export class ChatStreamHandler implements FrameHandler {
     let out = ''
     for (const part of this.#transforms.apply(chunk)) {
       if (!this.#includeUsage && part.usage && (part.choices?.length ?? 0) === 0) continue
-      out += dataEvent(part)
+      const mapped = this.#mapChunk ? this.#mapChunk(part) : part
+      if (mapped !== null) out += dataEvent(mapped)
     }
     return out === '' ? null : out
   }
@@ -101,7 +113,7 @@ export class ChatStreamHandler implements FrameHandler {
     if (data === null) return event === null ? undefined : null
     if (data.trim() === '[DONE]') {
       this.done = true
-      return DONE_EVENT
+      return this.#done
     }
     let payload: unknown
     try {

@@ -12,6 +12,23 @@ export interface AnswerOptions {
   xmlTools: (() => XmlToolCallParser) | null
 }
 
+/** A non-streamed chat answer, as upstreams send it and as the gateway returns it. */
+export interface ChatCompletion {
+  id?: string
+  object?: string
+  created?: number
+  model?: string
+  choices?: Array<{
+    index: number
+    message?: { content?: string | null } & Record<string, any>
+    finish_reason?: string | null
+    logprobs?: unknown
+  }>
+  usage?: Usage | null
+  [key: string]: unknown
+}
+
+/** One chunk of a streamed chat answer. */
 export interface Chunk {
   id?: string
   choices?: ChunkChoice[]
@@ -133,7 +150,7 @@ export class StreamTransforms {
 }
 
 /** The same changes on a complete, non-streamed answer. */
-export function transformCompletion (completion: { choices?: Array<{ index: number, message?: Record<string, any>, finish_reason?: string | null, logprobs?: unknown }>, usage?: Usage | null }, options: AnswerOptions) {
+export function transformCompletion (completion: ChatCompletion, options: AnswerOptions): ChatCompletion {
   mirrorCacheUsage(completion.usage)
   for (const choice of completion.choices ?? []) {
     const message = choice.message

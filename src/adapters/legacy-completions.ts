@@ -1,9 +1,8 @@
 import type { CompletionRequest } from '../schemas/completions.ts'
 import { unsupportedParameter, type GatewayError } from '../errors.ts'
-import { dataEvent, DONE_EVENT, parseEvent } from '../sse/event.ts'
-import type { FrameHandler } from '../sse/relay.ts'
-import type { StreamObserver } from './chat-stream.ts'
-import { ChatStreamHandler } from './chat-stream.ts'
+import { dataEvent, DONE_EVENT } from '../sse/event.ts'
+import { ChatStreamHandler, type StreamObserver } from './chat-stream.ts'
+import type { ChatCompletion } from './chunk-transforms.ts'
 import type { UpstreamContext } from './upstream-errors.ts'
 import { addUsage, type Usage } from './usage.ts'
 
@@ -37,29 +36,14 @@ export function chatPayloadFor (body: CompletionRequest, prompt: string, stream:
   return JSON.stringify(chat)
 }
 
-export interface ChatChoice {
-  index: number
-  message?: { content?: string | null }
-  delta?: { content?: string | null }
-  finish_reason?: string | null
-}
-
-export interface ChatCompletionLike {
-  id?: string
-  created?: number
-  model?: string
-  choices?: ChatChoice[]
-  usage?: Usage | null
-}
-
 export const completionId = (chatId: string | undefined) =>
   `cmpl-${(chatId ?? '').replace(/^chatcmpl-/, '') || crypto.randomUUID()}`
 
-const textChoice = (choice: ChatChoice, offset: number, text: string) =>
+const textChoice = (choice: { index: number, finish_reason?: string | null }, offset: number, text: string) =>
   ({ text, index: choice.index + offset, logprobs: null, finish_reason: choice.finish_reason ?? null })
 
 /** Merges the chat answers for each prompt into one text_completion; choice i of prompt p gets index p*n + i. */
-export function textCompletion (answers: ChatCompletionLike[], n: number) {
+export function textCompletion (answers: ChatCompletion[], n: number) {
   const first = answers[0]
   let usage: Usage | null = null
   const choices = answers.flatMap((answer, p) => {
@@ -82,6 +66,8 @@ export class LegacyStreamState {
   created = Math.floor(Date.now() / 1000)
   model: string
   usage: Usage | null = null
+  /** One of the streams ended with an error event: the others are stopped and nothing is appended. */
+  failed = false
   constructor (model: string) {
     this.model = model
   }
@@ -95,56 +81,31 @@ export class LegacyStreamState {
 }
 
 /**
- * Turns one chat stream into text_completion chunks. Every frame is parsed here (the text moves from
- * `delta.content` to `text`), so this builds on the chat handler for errors and usage, and converts the rest.
+ * The chat stream handler, set to turn each chat chunk into a text_completion chunk (the text moves from
+ * `delta.content` to `text`, choice indexes shift by the prompt's offset). Errors and usage are the chat path's;
+ * [DONE] is left to the merged stream, which ends once every prompt's stream has.
  */
-export class LegacyStreamHandler implements FrameHandler {
-  readonly #chat: ChatStreamHandler
-  readonly #state: LegacyStreamState
-  readonly #offset: number
-  failed = false
-
-  constructor (state: LegacyStreamState, offset: number, observer: StreamObserver, context: UpstreamContext) {
-    this.#state = state
-    this.#offset = offset
-    this.#chat = new ChatStreamHandler({ includeUsage: false }, {
-      firstToken: () => observer.firstToken(),
-      usage: usage => {
-        state.usage = addUsage(state.usage, usage)
-        observer.usage(usage)
-      },
-      error: error => {
-        this.failed = true
-        observer.error(error)
-      }
-    }, context)
-  }
-
-  get done () {
-    return this.#chat.done
-  }
-
-  frame (frame: Buffer): Buffer | string | null {
-    const chat = this.#chat.frame(frame)
-    if (chat === null || this.failed) return chat ?? null
-    if (this.#chat.done) return null // [DONE] of one prompt's stream: the merged stream ends once all are done
-    const { data } = parseEvent(chat ?? frame)
-    if (data === null) return null
-    const chunk = JSON.parse(data) as ChatCompletionLike
-    const choices = (chunk.choices ?? [])
-      .filter(choice => (choice.delta?.content ?? '') !== '' || choice.finish_reason)
-      .map(choice => textChoice(choice, this.#offset, choice.delta?.content ?? ''))
-    if (choices.length === 0) return null
-    this.#state.id ??= completionId(chunk.id)
-    return dataEvent({ id: this.#state.id, object: 'text_completion', created: this.#state.created, model: chunk.model ?? this.#state.model, choices })
-  }
-
-  end (): string | null {
-    const tail = this.#chat.end()
-    return this.failed ? tail : null
-  }
-
-  fail (error: Error): string {
-    return this.#chat.fail(error)
-  }
+export function legacyStreamHandler (state: LegacyStreamState, offset: number, observer: StreamObserver, context: UpstreamContext): ChatStreamHandler {
+  return new ChatStreamHandler({
+    includeUsage: false,
+    done: null,
+    mapChunk: chunk => {
+      const choices = (chunk.choices ?? [])
+        .filter(choice => (choice.delta?.content ?? '') !== '' || choice.finish_reason)
+        .map(choice => textChoice(choice, offset, choice.delta?.content ?? ''))
+      if (choices.length === 0) return null
+      state.id ??= completionId(chunk.id)
+      return { id: state.id, object: 'text_completion', created: state.created, model: chunk.model ?? state.model, choices }
+    }
+  }, {
+    firstToken: () => observer.firstToken(),
+    usage: usage => {
+      state.usage = addUsage(state.usage, usage)
+      observer.usage(usage)
+    },
+    error: error => {
+      state.failed = true
+      observer.error(error)
+    }
+  }, context)
 }
