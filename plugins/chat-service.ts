@@ -98,7 +98,7 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, heart
       recordFailure(call, failure, sentAt)
       throw failure
     }
-    metrics.models.learn([call.model])
+    metrics.models.learnOne(call.model)
     metrics.upstream(call.operation, call.model, response.statusCode, seconds(sentAt))
     recordTokens(call, tokenCounts(completion.usage))
     return transformCompletion(completion, { thinkTags: false, xmlTools: null, ...call.answerOptions?.(client.context) })
@@ -113,7 +113,7 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, heart
       recordFailure(call, error, sentAt)
       throw error
     }
-    metrics.models.learn([call.model])
+    metrics.models.learnOne(call.model)
     return { body: response.body, sentAt, context: client.context }
   }
 

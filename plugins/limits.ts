@@ -35,6 +35,13 @@ function limitExceeded (limit: 'requests' | 'tokens', max: number, resetMs: numb
  */
 export default fp(async function limits (fastify) {
   const { config, sharedState, gatewayMetrics } = fastify
+  const anyLimit = config.RATE_LIMIT_RPM > 0 || config.RATE_LIMIT_TPM > 0 ||
+    config.topology.clients.some(client => client.requestsPerMinute > 0 || client.tokensPerMinute > 0)
+  if (!anyLimit) {
+    // Nothing to count (the default): no hook, no per-request work.
+    fastify.decorate('limits', { tokenCharger: () => undefined })
+    return
+  }
   const limitsOf = (request: FastifyRequest) => request.client ?? { name: `ip:${request.ip}`, requestsPerMinute: config.RATE_LIMIT_RPM, tokensPerMinute: config.RATE_LIMIT_TPM }
 
   await fastify.register(rateLimit, {

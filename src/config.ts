@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { buildTopology, readGatewayFile, TopologyError, type Topology } from './topology.ts'
+import { buildTopology, readGatewayFile, splitList, TopologyError, type Topology } from './topology.ts'
 
 // Every setting comes from the environment and is checked here, once, at start.
 // Nothing else in the gateway reads process.env.
@@ -62,8 +62,6 @@ export interface Config extends Omit<RawConfig, 'DASHSCOPE_API_KEY' | 'GATEWAY_A
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
-
-const splitList = (value: string) => value.split(',').map(item => item.trim()).filter(Boolean)
 
 /**
  * Reads the gateway's settings from an environment object. Unset and empty variables take

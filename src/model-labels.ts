@@ -14,10 +14,11 @@ export class ModelLabels {
   }
 
   learn (ids: Iterable<string>): void {
-    for (const id of ids) {
-      if (this.#known.size >= this.#limit) return
-      if (id.length <= 128) this.#known.add(id)
-    }
+    for (const id of ids) this.learnOne(id)
+  }
+
+  learnOne (id: string): void {
+    if (this.#known.size < this.#limit && id.length <= 128) this.#known.add(id)
   }
 
   label (model: string): string {

@@ -94,7 +94,8 @@ export class TopologyError extends Error {
   override name = 'TopologyError'
 }
 
-const splitList = (value: string | undefined) => (value ?? '').split(',').map(item => item.trim()).filter(Boolean)
+/** A comma-separated setting as a list, blanks dropped. */
+export const splitList = (value: string | undefined) => (value ?? '').split(',').map(item => item.trim()).filter(Boolean)
 
 export function readGatewayFile (path: string): GatewayFile {
   let text: string

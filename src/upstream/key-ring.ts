@@ -130,16 +130,17 @@ export class KeyRing {
   }
 }
 
-/** 32-bit FNV-1a of two strings: cheap, stable across processes, and spread well enough to pick among a few keys. */
+/** 32-bit FNV-1a of two strings joined by a NUL: cheap, stable across processes, spread well enough for a few keys. */
 function fnv1a (a: string, b: string): number {
-  let hash = 0x811c9dc5
-  for (const text of [a, '\u0000', b]) {
-    for (let i = 0; i < text.length; i++) {
-      hash ^= text.charCodeAt(i)
-      hash = Math.imul(hash, 0x01000193)
-    }
+  return fnvAdd(Math.imul(fnvAdd(0x811c9dc5, a), 0x01000193), b) >>> 0
+}
+
+function fnvAdd (hash: number, text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
   }
-  return hash >>> 0
+  return hash
 }
 
 /** Retry-After as seconds or an HTTP date, in milliseconds; null when absent or unreadable. */
