@@ -43,7 +43,9 @@ export class ChatStreamHandler implements FrameHandler {
   readonly #includeUsage: boolean
   readonly #observer: StreamObserver
   readonly #context: UpstreamContext
-  readonly #transforms: StreamTransforms
+  readonly #answer: AnswerOptions
+  /** Made at the first frame that needs a change: most streams never need one. */
+  #transforms: StreamTransforms | null = null
   readonly #parseAll: boolean
   readonly #mapChunk: ((chunk: Chunk) => object | null) | null
   readonly #done: string | null
@@ -54,10 +56,10 @@ export class ChatStreamHandler implements FrameHandler {
     this.#includeUsage = options.includeUsage
     this.#observer = observer
     this.#context = context
-    this.#transforms = new StreamTransforms({ thinkTags: options.thinkTags ?? false, xmlTools: options.xmlTools ?? null })
+    this.#answer = { thinkTags: options.thinkTags ?? false, xmlTools: options.xmlTools ?? null }
     this.#mapChunk = options.mapChunk ?? null
     this.#done = options.done === undefined ? DONE_EVENT : options.done
-    this.#parseAll = this.#transforms.options.thinkTags || this.#transforms.options.xmlTools !== null || this.#mapChunk !== null
+    this.#parseAll = this.#answer.thinkTags || this.#answer.xmlTools !== null || this.#mapChunk !== null
   }
 
   frame (frame: Buffer): Buffer | string | null | undefined {
@@ -68,7 +70,7 @@ export class ChatStreamHandler implements FrameHandler {
     }
     if (text.startsWith('data: {') && text.includes('"choices"')) {
       // Once a finish_reason was seen it matters again only when a transform watches for it.
-      const watchFinish = this.#transforms.watchesFinish
+      const watchFinish = this.#transforms?.watchesFinish ?? false
       const finish = (!this.#finishSeen || watchFinish) && FINISH_REASON.test(text)
       if (finish) this.#finishSeen = true
       if (this.#parseAll || NEEDS_PARSING.test(text) || (finish && watchFinish)) return this.#rewrite(frame.toString('utf8', 6))
@@ -98,6 +100,7 @@ export class ChatStreamHandler implements FrameHandler {
     const chunk = JSON.parse(json) as Chunk
     if (chunk.usage) this.#observer.usage(chunk.usage)
     let out = ''
+    this.#transforms ??= new StreamTransforms(this.#answer)
     for (const part of this.#transforms.apply(chunk)) {
       if (!this.#includeUsage && part.usage && (part.choices?.length ?? 0) === 0) continue
       const mapped = this.#mapChunk ? this.#mapChunk(part) : part

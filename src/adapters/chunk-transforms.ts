@@ -68,10 +68,6 @@ export class StreamTransforms {
     this.#options = options
   }
 
-  get options (): AnswerOptions {
-    return this.#options
-  }
-
   /** True when `finish_reason: "stop"` chunks need a look (a choice emitted tool calls, or think tags may be open). */
   get watchesFinish (): boolean {
     return this.#thinking.size > 0 || this.#xml.size > 0 || this.#toolCalls.hasAny
