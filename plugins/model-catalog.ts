@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
+import type { Dispatcher } from 'undici'
+import { GatewayError } from '../src/errors.ts'
 import type { Model } from '../src/schemas/models.ts'
-import type { UpstreamClient } from '../src/upstream/client.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -9,7 +10,8 @@ declare module 'fastify' {
 }
 
 interface CatalogOptions {
-  upstream: UpstreamClient
+  /** GET /models on the primary upstream, through the dispatcher (keys, cooldowns, retries); throws on failure. */
+  fetchModels: () => Promise<Dispatcher.ResponseData>
   configured: string[]
   /** Models the GATEWAY_CONFIG file declares (ids and aliases): served as they are, without asking upstream. */
   declared: string[] | null
@@ -35,15 +37,7 @@ export function createModelCatalog (options: CatalogOptions) {
   let inflight: Promise<Model[]> | null = null
 
   async function fetchUpstream (): Promise<Model[] | null> {
-    const { keys } = options.upstream
-    const key = keys.keyless ? null : keys.pick()
-    if (!keys.keyless && !key) return null
-    const response = await options.upstream.request({ method: 'GET', path: '/models', requestId: crypto.randomUUID() }, key)
-    if (response.statusCode !== 200) {
-      const error = await options.upstream.errorFrom(response)
-      options.log.warn({ status: response.statusCode, message: error.message }, 'upstream /models failed; serving configured MODELS')
-      return null
-    }
+    const response = await options.fetchModels()
     const body = await response.body.json() as { data?: unknown }
     if (!Array.isArray(body.data)) return null
     const models = body.data
@@ -57,7 +51,8 @@ export function createModelCatalog (options: CatalogOptions) {
     try {
       models = await fetchUpstream()
     } catch (error) {
-      options.log.warn({ err: error }, 'upstream /models unreachable; serving configured MODELS')
+      const detail = error instanceof GatewayError ? { status: error.statusCode, message: error.message } : { err: error }
+      options.log.warn(detail, 'upstream /models failed; serving configured MODELS')
     }
     if (models) options.learn(models.map(model => model.id))
     cached = { models: models ?? fallback, expires: now() + (models ? options.ttlMs : Math.min(options.ttlMs, RETRY_AFTER_FAILURE_MS)) }
@@ -89,7 +84,10 @@ function toModel (item: { id: string, created?: unknown, owned_by?: unknown }): 
 
 export default fp(async function modelCatalog (fastify) {
   fastify.decorate('modelCatalog', createModelCatalog({
-    upstream: fastify.upstreams.primary,
+    fetchModels: async () => (await fastify.upstreams.dispatch({
+      targets: [{ upstream: fastify.upstreams.primary.name, model: '' }],
+      call: { method: 'GET', path: '/models', requestId: crypto.randomUUID() }
+    })).response,
     configured: fastify.config.MODELS,
     declared: fastify.config.topology.declaredModels,
     ttlMs: fastify.config.MODELS_CACHE_TTL_MS,

@@ -165,3 +165,14 @@ t.test('with GATEWAY_API_KEYS set, /v1 needs a client key while /health and /met
   t.match(text, /# TYPE /)
   for (const key of clientKeys) t.notOk(text.includes(key), 'no client key in /metrics')
 })
+
+t.test('the model list goes through the same key handling as chat: a refused key is set aside, another serves', async t => {
+  const { baseURL, origin } = await startStack(t, {
+    sim: { apiKeys: ['sk-good'], models: ['qwen-plus', 'qwen-sim-only'] },
+    env: { DASHSCOPE_API_KEY: 'sk-revoked,sk-good' }
+  })
+  const list = (await (await fetch(`${baseURL}/models`)).json()) as any
+  t.same(list.data.map((model: any) => model.id), ['qwen-plus', 'qwen-sim-only'], 'the upstream\'s own list, not MODELS')
+  const health = (await (await fetch(`${origin}/health`)).json()) as any
+  t.match(health.upstreams[0].keys[0], { key: 'key-1', state: 'disabled', reason: 'refused' })
+})
