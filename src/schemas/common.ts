@@ -12,15 +12,6 @@ export const StringEnum = <T extends string[]>(values: [...T], options: SchemaOp
 /** Request bodies stay open: fields the gateway does not know belong to the upstream (enable_thinking, top_k ...). */
 export const Open = { additionalProperties: true } as const
 
-export const ErrorEnvelopeSchema = Type.Object({
-  error: Type.Object({
-    message: Type.String(),
-    type: Type.String(),
-    param: Type.Union([Type.String(), Type.Null()]),
-    code: Type.Union([Type.String(), Type.Null()])
-  })
-}, { $id: 'ErrorEnvelope', description: 'OpenAI error envelope' })
-
 export const StopSchema = Nullable(
   Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 4 })]),
   'a string, an array of up to 4 strings, or null'
