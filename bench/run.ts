@@ -505,23 +505,21 @@ async function main (): Promise<void> {
   const json: Record<string, unknown> = { machine: m }
   const checks: Check[] = []
 
+  // A phase's result joins the combined report and gets its own file, with the checks against issue 6's targets.
+  const record = <R extends object>(name: string, heading: string, result: R, c: Check[], markdown: string) => {
+    checks.push(...c)
+    const section = [`## ${heading}`, '', markdown, checksMarkdown(c), ''].join('\n')
+    md.push(section)
+    json[name] = { ...result, checks: c }
+    writeResults(name, [`# ${name[0].toUpperCase()}${name.slice(1)}`, '', machineMarkdown(m), '', section].join('\n'), { machine: m, ...result, checks: c })
+  }
   if (phases.throughput) {
     const t = await throughput()
-    const c = throughputChecks(t)
-    checks.push(...c)
-    const section = ['## Throughput, latency, CPU (gateway vs floor vs simulator)', '', throughputMarkdown(t), checksMarkdown(c), ''].join('\n')
-    md.push(section)
-    json.throughput = { ...t, checks: c }
-    writeResults('throughput', ['# Throughput', '', machineMarkdown(m), '', section].join('\n'), { machine: m, ...t, checks: c })
+    record('throughput', 'Throughput, latency, CPU (gateway vs floor vs simulator)', t, throughputChecks(t), throughputMarkdown(t))
   }
   if (phases.memory) {
     const r = await memoryRun()
-    const c = memoryChecks(r)
-    checks.push(...c)
-    const section = ['## Memory: concurrent slow streams and soak', '', memoryMarkdown(r), checksMarkdown(c), ''].join('\n')
-    md.push(section)
-    json.memory = { ...r, checks: c }
-    writeResults('memory', ['# Memory', '', machineMarkdown(m), '', section].join('\n'), { machine: m, ...r, checks: c })
+    record('memory', 'Memory: concurrent slow streams and soak', r, memoryChecks(r), memoryMarkdown(r))
   }
   if (phases.profile) {
     const results: ProfileResults[] = []
