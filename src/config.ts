@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { buildTopology, readGatewayFile, splitList, TopologyError, type Topology } from './topology.ts'
@@ -12,7 +13,9 @@ const csv = (fallback: string, expect: string) => Type.String({ default: fallbac
 
 const ConfigSchema = Type.Object({
   PORT: integer(0, 65535, 3000, 'an integer port from 0 to 65535'),
-  HOST: Type.String({ minLength: 1, default: '0.0.0.0', expect: 'a host name or IP address' }),
+  // Empty means: 0.0.0.0 when client keys are configured, loopback when they are not (see listenHost).
+  HOST: Type.String({ default: '', expect: 'a host name or IP address' }),
+  GATEWAY_ALLOW_OPEN: Type.Boolean({ default: false, expect: 'true or false' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(level => Type.Literal(level)),
     { default: 'info', expect: 'one of fatal, error, warn, info, debug, trace, silent' }
@@ -33,12 +36,15 @@ const ConfigSchema = Type.Object({
   UPSTREAM_CONNECT_TIMEOUT_MS: integer(1, 600_000, 10_000, 'milliseconds from 1 to 600000'),
   UPSTREAM_HEADERS_TIMEOUT_MS: integer(1, 3_600_000, 300_000, 'milliseconds from 1 to 3600000'),
   UPSTREAM_BODY_TIMEOUT_MS: integer(1, 3_600_000, 300_000, 'milliseconds from 1 to 3600000'),
-  UPSTREAM_CONNECTIONS: integer(1, 65_536, 256, 'an integer from 1 to 65536'),
+  // An LLM stream holds its connection for its whole life: a cap queues streams, so there is none by default.
+  UPSTREAM_CONNECTIONS: integer(0, 65_536, 0, 'an integer from 0 (no limit) to 65536'),
+  MAX_FRAME_BYTES: integer(1024, 256 * 1024 ** 2, 4 * 1024 ** 2, 'a size in bytes from 1024 to 268435456'),
   TRUST_PROXY: Type.Boolean({ default: false, expect: 'true or false' }),
   SHUTDOWN_GRACE_MS: integer(0, 3_600_000, 30_000, 'milliseconds from 0 to 3600000'),
   GATEWAY_CONFIG: Type.String({ default: '', expect: 'the path of a YAML or JSON file' }),
   RATE_LIMIT_RPM: integer(0, 10_000_000, 0, 'requests per minute per client key, 0 for no limit'),
   RATE_LIMIT_TPM: integer(0, 1_000_000_000, 0, 'tokens per minute per client key, 0 for no limit'),
+  RATE_LIMIT_DEFAULT_MAX_TOKENS: integer(1, 1_000_000, 4096, 'output tokens reserved for a request without max_tokens, from 1 to 1000000'),
   REDIS_URL: Type.String({ default: '', pattern: '^(rediss?://.+)?$', expect: 'a redis:// or rediss:// URL' }),
   HEARTBEAT_INTERVAL_MS: integer(50, 600_000, 15_000, 'milliseconds from 50 to 600000'),
   UPSTREAM_MAX_ATTEMPTS: integer(1, 10, 3, 'an integer from 1 to 10'),
@@ -94,11 +100,36 @@ export function loadConfig (env: Record<string, string | undefined> = {}): Confi
       requestsPerMinute: config.RATE_LIMIT_RPM,
       tokensPerMinute: config.RATE_LIMIT_TPM
     }, env)
-    return { ...config, topology }
+    return { ...config, HOST: listenHost(config.HOST, topology.clients.length > 0, config.GATEWAY_ALLOW_OPEN), topology }
   } catch (error) {
     if (error instanceof TopologyError) throw new ConfigError(`Invalid configuration: ${error.message}`)
     throw error
   }
+}
+
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+/** Whether only this machine can reach an address the gateway listens on. */
+export function isLoopback (host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1')
+  if (bare === 'localhost') return true
+  const family = isIP(bare)
+  if (family === 0) return false
+  return LOOPBACK.check(bare, family === 4 ? 'ipv4' : 'ipv6') || (family === 6 && /^::ffff:127\./i.test(bare))
+}
+
+/**
+ * Where to listen. Without client keys anyone who reaches the port spends the operator's upstream credit, so the
+ * default is loopback, and a wider address needs the explicit GATEWAY_ALLOW_OPEN=true.
+ */
+function listenHost (host: string, hasClientKeys: boolean, allowOpen: boolean): string {
+  if (host === '') return hasClientKeys ? '0.0.0.0' : '127.0.0.1'
+  if (!hasClientKeys && !allowOpen && !isLoopback(host)) {
+    throw new ConfigError(`Invalid configuration: HOST=${JSON.stringify(host)} would open the gateway to the network without client keys; set GATEWAY_API_KEYS, or GATEWAY_ALLOW_OPEN=true to run an open gateway on purpose`)
+  }
+  return host
 }
 
 function describeProblem (path: string, input: Record<string, unknown>): string {

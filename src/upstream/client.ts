@@ -16,6 +16,7 @@ export interface UpstreamCall {
 }
 
 export interface PoolOptions {
+  /** 0: as many connections as there are requests (undici's default); a stream holds one for its whole life. */
   connections: number
   connectTimeout: number
   headersTimeout: number
@@ -37,7 +38,7 @@ export function createUpstreamClient (spec: UpstreamSpec, pool: PoolOptions, key
   const keys = new KeyRing(spec.keys, keyOptions)
   const context: UpstreamContext = { name: spec.name, host: base.host, keyCount: spec.keys.length, nativeTools: spec.nativeTools }
   const dispatcher = new Pool(base.origin, {
-    connections: pool.connections,
+    connections: pool.connections > 0 ? pool.connections : null,
     connectTimeout: pool.connectTimeout,
     headersTimeout: pool.headersTimeout,
     bodyTimeout: pool.bodyTimeout,

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../../src/config.ts'
 t.test('defaults', async t => {
   const config = loadConfig({})
   t.equal(config.PORT, 3000)
-  t.equal(config.HOST, '0.0.0.0')
+  t.equal(config.HOST, '127.0.0.1', 'without client keys, loopback only')
   t.equal(config.LOG_LEVEL, 'info')
   t.equal(config.DASHSCOPE_BASE_URL, 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1')
   t.same(config.DASHSCOPE_API_KEY, [])
@@ -44,11 +44,28 @@ t.test('an invalid value names the variable and what was expected', async t => {
   }
 })
 
+t.test('secure defaults: an open gateway stays on loopback unless GATEWAY_ALLOW_OPEN=true', async t => {
+  t.equal(loadConfig({ GATEWAY_API_KEYS: 'client-key' }).HOST, '0.0.0.0', 'with client keys, every interface')
+  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) t.equal(loadConfig({ HOST: host }).HOST, host, `${host} is loopback`)
+  for (const host of ['0.0.0.0', '::', '192.168.1.10', 'gateway.example.com']) {
+    t.throws(() => loadConfig({ HOST: host }), {
+      name: 'ConfigError',
+      message: `Invalid configuration: HOST="${host}" would open the gateway to the network without client keys; set GATEWAY_API_KEYS, or GATEWAY_ALLOW_OPEN=true to run an open gateway on purpose`
+    })
+    t.equal(loadConfig({ HOST: host, GATEWAY_API_KEYS: 'client-key' }).HOST, host, `${host} with client keys`)
+    t.equal(loadConfig({ HOST: host, GATEWAY_ALLOW_OPEN: 'true' }).HOST, host, `${host} opened on purpose`)
+  }
+})
+
 t.test('the server refuses to start on bad configuration: one line, exit code 1', async t => {
   const result = spawnSync(process.execPath, ['src/server.ts'], { env: { ...process.env, PORT: 'abc', DASHSCOPE_API_KEY: 'sk-secret-123' }, encoding: 'utf8', timeout: 10_000 })
   t.equal(result.status, 1)
   t.equal(result.stderr.trim(), 'Invalid configuration: PORT="abc" is not valid; expected an integer port from 0 to 65535')
   t.notMatch(result.stderr + result.stdout, /sk-secret-123/)
+
+  const open = spawnSync(process.execPath, ['src/server.ts'], { env: { ...process.env, HOST: '0.0.0.0', PORT: '0', GATEWAY_API_KEYS: '', GATEWAY_CONFIG: '', GATEWAY_ALLOW_OPEN: '' }, encoding: 'utf8', timeout: 10_000 })
+  t.equal(open.status, 1, 'HOST=0.0.0.0 without client keys does not start')
+  t.match(open.stderr.trim(), /^Invalid configuration: HOST="0\.0\.0\.0" .*GATEWAY_API_KEYS.*GATEWAY_ALLOW_OPEN=true[^\n]*$/)
 })
 
 t.test('the config file: YAML or JSON, checked with messages that name the problem', async t => {
