@@ -1,11 +1,17 @@
 import { hash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
-import { isApiRoute } from '../src/http/api-route.ts'
 import type { FastifyRequest } from 'fastify'
-import { invalidClientKey } from '../src/errors.ts'
 import type { ClientSpec } from '../src/topology.ts'
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    clientKeys: {
+      /** True when client keys are configured: /v1 then refuses requests without one, and /health shows less. */
+      required: boolean
+      /** The client whose key the request carries, or null. */
+      identify (request: FastifyRequest): ClientSpec | null
+    }
+  }
   interface FastifyRequest {
     /** The client whose key the request carried; null when the gateway is open. */
     client: ClientSpec | null
@@ -41,18 +47,16 @@ export function createKeyCheck (clients: ClientSpec[]) {
   }
 }
 
-/** Client keys guard the API under /v1; /health, /metrics and the docs stay open for probes and scrapers. */
+/** Knows the client keys; the /v1 context enforces them, /health uses them to decide how much to show. */
 export default fp(async function clientAuth (fastify) {
   const clients = fastify.config.topology.clients
   fastify.decorateRequest('client', null)
   if (clients.length === 0) {
-    fastify.log.warn('No client keys (GATEWAY_API_KEYS): the gateway accepts requests from anyone who can reach it')
-    return
+    fastify.log.warn({ host: fastify.config.HOST }, 'No client keys (GATEWAY_API_KEYS): the gateway accepts requests from anyone who can reach it')
   }
   const clientFor = createKeyCheck(clients)
-  fastify.addHook('onRequest', async function checkClientKey (request) {
-    if (!isApiRoute(request)) return
-    request.client = clientFor(presentedKey(request))
-    if (!request.client) throw invalidClientKey()
+  fastify.decorate('clientKeys', {
+    required: clients.length > 0,
+    identify: (request: FastifyRequest) => clients.length === 0 ? null : clientFor(presentedKey(request))
   })
 }, { name: 'client-auth', dependencies: ['config'] })

@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin'
-import { isApiRoute } from '../src/http/api-route.ts'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { TokenCounts } from '../src/adapters/usage.ts'
@@ -79,7 +78,6 @@ export default fp(async function limits (fastify) {
   }
 
   fastify.addHook('onRequest', async function enforceLimits (request, reply) {
-    if (!isApiRoute(request)) return
     const { requestsPerMinute, tokensPerMinute } = limitsOf(request)
     if (requestsPerMinute > 0) await checkRequests(request, reply, requestsPerMinute)
     if (tokensPerMinute > 0) await checkTokens(request, reply, tokensPerMinute)

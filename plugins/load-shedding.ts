@@ -1,11 +1,10 @@
 import fp from 'fastify-plugin'
-import { isApiRoute } from '../src/http/api-route.ts'
 import underPressure from '@fastify/under-pressure'
 import { GatewayError } from '../src/errors.ts'
 
 /**
  * When the event loop is saturated, new requests get a quick 503 (with Retry-After) instead of joining a queue
- * that makes every request late. /health and /metrics are exempt so probes still see the truth.
+ * that makes every request late. Registered in the /v1 context only, so /health and /metrics still answer.
  */
 export default fp(async function loadShedding (fastify) {
   const maxDelay = fastify.config.LOAD_SHED_EVENT_LOOP_DELAY_MS
@@ -16,7 +15,6 @@ export default fp(async function loadShedding (fastify) {
     exposeStatusRoute: false,
     // A rejection reaches the gateway's error handler, which writes the envelope.
     async pressureHandler (request, _reply, type, value) {
-      if (!isApiRoute(request)) return
       request.log.warn({ type, value }, 'shedding load')
       throw new GatewayError({
         statusCode: 503,

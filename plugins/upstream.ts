@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import { createUpstreamClient, type UpstreamClient } from '../src/upstream/client.ts'
 import { createDispatcher } from '../src/upstream/dispatch.ts'
-import type { KeyEntry } from '../src/upstream/key-ring.ts'
+import type { PenaltyEvent } from '../src/state/shared-state.ts'
+import { KEY_SCOPE, type KeyEntry, type Penalty } from '../src/upstream/key-ring.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -36,23 +37,33 @@ export default fp(async function upstream (fastify) {
     }, {
       maxCooldownMs: config.KEY_COOLDOWN_MAX_MS,
       disableMs: config.KEY_DISABLE_MS,
-      onChange: (entry: KeyEntry) => {
-        if (entry.reason) fastify.log.warn({ upstream: spec.name, key: entry.label, reason: entry.reason, retryInMs: Math.max(0, entry.until - Date.now()) }, 'upstream key set aside')
-        sharedState.publishCooldown({ id: `${spec.name}:${entry.fingerprint}`, until: entry.until, reason: entry.reason })
+      onChange: (entry: KeyEntry, scope: string, penalty: Penalty | null, clearedBefore: number) => {
+        if (penalty) {
+          fastify.log.warn({
+            upstream: spec.name,
+            key: entry.label,
+            model: scope === KEY_SCOPE ? undefined : scope,
+            reason: penalty.reason,
+            retryInMs: Math.max(0, penalty.until - Date.now()),
+            upstreamMessage: penalty.refusal?.message
+          }, scope === KEY_SCOPE ? 'upstream key set aside' : 'upstream key set aside for one model')
+        }
+        sharedState.publishPenalty({ id: `${spec.name}:${entry.fingerprint}:${scope}`, penalty, clearedBefore })
       }
     })
     clients.push(client)
   }
 
-  // Cooldowns other replicas recorded: those already in force at start, then each one as it happens.
+  // Penalties other replicas recorded: those still remembered at start, then each one as it happens.
   const byName = new Map(clients.map(client => [client.name, client]))
-  const applyRemote = ({ id, until, reason }: { id: string, until: number, reason: string | null }) => {
-    const [name, fingerprint] = id.split(':')
-    byName.get(name)?.keys.apply(fingerprint, until, reason)
+  const applyRemote = ({ id, penalty, clearedBefore }: PenaltyEvent) => {
+    const [name, fingerprint] = id.split(':', 2)
+    const scope = id.slice(name.length + fingerprint.length + 2)
+    byName.get(name)?.keys.apply(fingerprint, scope, penalty, clearedBefore)
   }
-  const ids = clients.flatMap(client => client.keys.entries.map(entry => `${client.name}:${entry.fingerprint}`))
-  for (const event of await sharedState.loadCooldowns(ids)) applyRemote(event)
-  sharedState.onCooldown(applyRemote)
+  const keys = clients.flatMap(client => client.keys.entries.map(entry => `${client.name}:${entry.fingerprint}`))
+  for (const event of await sharedState.loadPenalties(keys)) applyRemote(event)
+  sharedState.onPenalty(applyRemote)
 
   gatewayMetrics.watchKeys(() => clients.flatMap(client =>
     client.keys.entries.map(entry => ({ upstream: client.name, key: entry.label, up: client.keys.state(entry) === 'healthy' }))))

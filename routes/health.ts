@@ -1,16 +1,31 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { KEY_SCOPE, type Penalty } from '../src/upstream/key-ring.ts'
 import { VERSION } from '../src/version.ts'
+
+const Status = Type.Union([Type.Literal('ok'), Type.Literal('degraded')], {
+  description: 'degraded: some upstream has no usable key right now'
+})
+
+const PenaltyFields = {
+  reason: Type.Union([Type.String(), Type.Null()], { description: 'rate_limited, refused, quota or access_denied' }),
+  retry_in_seconds: Type.Integer(),
+  upstream_message: Type.Optional(Type.String({ description: 'What the upstream said when it refused the key' }))
+}
 
 const KeyHealth = Type.Object({
   key: Type.String({ description: 'key-1, key-2 ...: the position in the configured list, never the key' }),
   state: Type.Union([Type.Literal('healthy'), Type.Literal('cooling'), Type.Literal('disabled')]),
-  reason: Type.Union([Type.String(), Type.Null()]),
-  retry_in_seconds: Type.Integer()
+  ...PenaltyFields,
+  models: Type.Array(Type.Object({
+    model: Type.String(),
+    state: Type.Union([Type.Literal('cooling'), Type.Literal('disabled')]),
+    ...PenaltyFields
+  }), { description: 'Models this key may not serve right now (access denied, rate limited); it serves the others' })
 })
 
-const Health = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')], { description: 'degraded: no upstream key is usable right now' }),
+const OperatorHealth = Type.Object({
+  status: Status,
   version: Type.String(),
   uptime_seconds: Type.Number(),
   upstream: Type.Object({
@@ -29,33 +44,70 @@ const Health = Type.Object({
   }),
   in_flight: Type.Object({ requests: Type.Integer(), streams: Type.Integer() }),
   active_sessions: Type.Integer({ description: 'Conversations seen within SESSION_WINDOW_MS' })
+}, { title: 'Health for operators (with a client key, or when no client keys are configured)' })
+
+const PublicHealth = Type.Object({ status: Status }, { title: 'Health for anyone else' })
+
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  checks: Type.Object({
+    upstream_keys: Type.Boolean({ description: 'Every upstream has a usable key (or needs none)' }),
+    shared_state: Type.Boolean({ description: 'Redis answers, when REDIS_URL is set' })
+  })
 })
 
-/** Liveness and a summary for operators. Cheap on purpose: it never calls an upstream or Redis. */
+/**
+ * /health for people and dashboards, /health/live and /health/ready for orchestrators. Cheap on purpose: they
+ * answer from memory, never calling an upstream or Redis. Without a client key (when keys are configured) /health
+ * says only ok or degraded: hosts, key states and the rest are for operators.
+ */
 const health: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { upstreams, gatewayMetrics, sharedState, sessions } = fastify
+  const { upstreams, gatewayMetrics, sharedState, sessions, clientKeys } = fastify
   const startedAt = performance.now()
+
+  function penaltyView (penalty: Penalty, now: number) {
+    return {
+      reason: penalty.reason,
+      retry_in_seconds: Math.max(0, Math.ceil((penalty.until - now) / 1000)),
+      ...(penalty.refusal ? { upstream_message: penalty.refusal.message } : {})
+    }
+  }
 
   function upstreamHealth () {
     const now = Date.now()
     return upstreams.list.map(client => ({
       name: client.name,
       host: client.host,
-      keys: client.keys.entries.map(entry => ({
-        key: entry.label,
-        state: client.keys.state(entry),
-        reason: entry.until > now ? entry.reason : null,
-        retry_in_seconds: Math.max(0, Math.ceil((entry.until - now) / 1000))
-      }))
+      keys: client.keys.entries.map(entry => {
+        const own = client.keys.active(entry, KEY_SCOPE)
+        const models = [...entry.penalties.keys()].filter(scope => scope !== KEY_SCOPE).flatMap(model => {
+          const penalty = client.keys.active(entry, model)
+          if (penalty === null) return []
+          return [{ model, state: penalty.reason === 'rate_limited' ? 'cooling' as const : 'disabled' as const, ...penaltyView(penalty, now) }]
+        })
+        return {
+          key: entry.label,
+          state: client.keys.state(entry),
+          ...(own ? penaltyView(own, now) : { reason: null, retry_in_seconds: 0 }),
+          models
+        }
+      })
     }))
   }
 
-  fastify.get('/health', { schema: { response: { 200: Health } } }, async function getHealth () {
-    const list = upstreamHealth()
-    const usable = list.some(upstream => upstream.keys.length === 0 || upstream.keys.some(key => key.state === 'healthy'))
+  /** Every upstream has a key it may use, or needs none: what clients are told agrees with this. */
+  const keysUsable = () => upstreams.list.every(client =>
+    client.keys.keyless || client.keys.entries.some(entry => client.keys.state(entry) === 'healthy'))
+
+  const status = () => keysUsable() ? 'ok' as const : 'degraded' as const
+
+  fastify.get('/health', {
+    schema: { response: { 200: Type.Union([OperatorHealth, PublicHealth]) } }
+  }, async function getHealth (request) {
+    if (clientKeys.required && clientKeys.identify(request) === null) return { status: status() }
     const primary = upstreams.primary
     return {
-      status: usable ? 'ok' as const : 'degraded' as const,
+      status: status(),
       version: VERSION,
       uptime_seconds: Math.round((performance.now() - startedAt) / 1000),
       upstream: {
@@ -63,11 +115,27 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
         api_keys: primary.keys.entries.length,
         ...(primary.keys.keyless ? { warning: 'No DASHSCOPE_API_KEY is set: fine for a local vLLM or Ollama, refused by DashScope.' } : {})
       },
-      upstreams: list,
+      upstreams: upstreamHealth(),
       shared_state: { store: sharedState.kind, available: sharedState.available() },
       in_flight: gatewayMetrics.inFlight(),
       active_sessions: sessions.active()
     }
+  })
+
+  // The process answers: nothing more. An orchestrator restarts a replica that stops answering this.
+  fastify.get('/health/live', {
+    schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+  }, async function getLiveness () {
+    return { status: 'ok' as const }
+  })
+
+  // Worth sending traffic to: load balancers and rolling updates wait for this.
+  fastify.get('/health/ready', {
+    schema: { response: { 200: Readiness, 503: Readiness } }
+  }, async function getReadiness (_request, reply) {
+    const checks = { upstream_keys: keysUsable(), shared_state: sharedState.kind === 'memory' || sharedState.available() }
+    const ready = checks.upstream_keys && checks.shared_state
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' as const : 'not_ready' as const, checks })
   })
 }
 

@@ -12,13 +12,9 @@ import chatService from '../plugins/chat-service.ts'
 import sessions from '../plugins/sessions.ts'
 import requestTracking from '../plugins/request-tracking.ts'
 import clientAuth from '../plugins/client-auth.ts'
-import limits from '../plugins/limits.ts'
-import loadShedding from '../plugins/load-shedding.ts'
 import openapi from '../plugins/openapi.ts'
 import health from '../routes/health.ts'
-import models from '../routes/v1/models.ts'
-import chatCompletions from '../routes/v1/chat-completions.ts'
-import completions from '../routes/v1/completions.ts'
+import v1 from '../routes/v1/index.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -58,7 +54,6 @@ export default async function app (fastify: FastifyInstance, options: AppOptions
   await fastify.register(configPlugin, { config: options.config })
   await fastify.register(sensible)
   await fastify.register(metrics)
-  await fastify.register(loadShedding)
   await fastify.register(sharedState)
   await fastify.register(upstream)
   await fastify.register(modelCatalog)
@@ -66,11 +61,8 @@ export default async function app (fastify: FastifyInstance, options: AppOptions
   await fastify.register(sessions)
   await fastify.register(requestTracking)
   await fastify.register(clientAuth)
-  await fastify.register(limits)
   await fastify.register(openapi)
 
   await fastify.register(health)
-  await fastify.register(models)
-  await fastify.register(chatCompletions)
-  await fastify.register(completions)
+  await fastify.register(v1, { prefix: '/v1' })
 }

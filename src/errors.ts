@@ -23,7 +23,16 @@ export interface GatewayErrorInit extends Partial<Omit<ErrorBody, 'message'>> {
   headers?: Record<string, string>
   /** Closed vocabulary for metrics (upstream_auth, upstream_5xx ...). */
   errorType?: string
+  /** For errors the upstream answered: its status and its own words, before the gateway described them. */
+  upstream?: UpstreamSaid
   cause?: unknown
+}
+
+export interface UpstreamSaid {
+  status: number
+  message: string
+  type: string
+  code: string | null
 }
 
 export class GatewayError extends Error {
@@ -35,6 +44,7 @@ export class GatewayError extends Error {
   readonly source: ErrorSource
   readonly headers: Record<string, string>
   readonly errorType: string
+  readonly upstream: UpstreamSaid | null
 
   constructor (init: GatewayErrorInit) {
     super(init.message, { cause: init.cause })
@@ -45,6 +55,7 @@ export class GatewayError extends Error {
     this.source = init.source ?? 'gateway'
     this.headers = init.headers ?? {}
     this.errorType = init.errorType ?? 'other'
+    this.upstream = init.upstream ?? null
   }
 
   toJSON (): ErrorEnvelope {

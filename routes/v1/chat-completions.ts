@@ -14,7 +14,7 @@ const newXmlParser = () => new XmlToolCallParser()
 const chatCompletions: FastifyPluginAsyncTypebox = async function (fastify) {
   const { chatService, limits, config, sessions } = fastify
 
-  fastify.post('/v1/chat/completions', { schema: { body: ChatCompletionRequestSchema } }, async function createChatCompletion (request, reply) {
+  fastify.post('/chat/completions', { schema: { body: ChatCompletionRequestSchema } }, async function createChatCompletion (request, reply) {
     const body = request.body
     const session = sessionId(request.headers['x-session-id'], body)
     sessions.touch(session)

@@ -12,7 +12,7 @@ import { targetsFor } from '../../src/topology.ts'
 const completions: FastifyPluginAsyncTypebox = async function (fastify) {
   const { chatService, limits, config } = fastify
 
-  fastify.post('/v1/completions', { schema: { body: CompletionRequestSchema } }, async function createCompletion (request, reply) {
+  fastify.post('/completions', { schema: { body: CompletionRequestSchema } }, async function createCompletion (request, reply) {
     const body = request.body
     const refused = refuseUnsupported(body)
     if (refused) throw refused

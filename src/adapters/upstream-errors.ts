@@ -1,4 +1,5 @@
 import { GatewayError, typeForStatus } from '../errors.ts'
+import type { PenaltyInput, PenaltyReason, Refusal } from '../upstream/key-ring.ts'
 
 // DashScope sends errors in three shapes (wire contract §1.8): OpenAI's {"error":{...}}, native unwrapped
 // {"code","message","request_id"}, and HTML pages from its load balancers. vLLM sends
@@ -38,6 +39,8 @@ export function readErrorFields (payload: unknown): Fields | null {
 }
 
 const QUOTA_CODES = /insufficient_quota|AllocationQuota|Arrearage|FreeTierOnly/i
+// A model's own free quota is spent; the account's other models are unaffected.
+const MODEL_QUOTA_CODES = /FreeTierOnly/i
 const CONTEXT_LENGTH = /context_length|Range of input length|maximum context length|too many tokens/i
 
 /** The closed error_type vocabulary used by metrics. */
@@ -71,15 +74,58 @@ export function errorFromUpstream (status: number, fields: Fields | null, contex
   const errorType = classify(status, known)
   const headers: Record<string, string> = { 'x-should-retry': NOT_RETRYABLE.has(errorType) ? 'false' : 'true' }
   if (errorType === 'upstream_rate_limit' && retryAfter) headers['retry-after'] = retryAfter
+  const statusCode = status >= 400 && status <= 599 ? status : 502
+  const type = errorType === 'upstream_quota' ? 'insufficient_quota' : (known.type ?? typeForStatus(status))
   return new GatewayError({
-    statusCode: status >= 400 && status <= 599 ? status : 502,
+    statusCode,
     message: describe(status, known, context, errorType),
-    type: errorType === 'upstream_quota' ? 'insufficient_quota' : (known.type ?? typeForStatus(status)),
+    type,
     code: known.code,
     param: known.param,
     source: 'upstream',
     headers,
-    errorType
+    errorType,
+    upstream: { status: statusCode, message: known.message ?? `HTTP ${status} without an error message`, type, code: known.code }
+  })
+}
+
+/**
+ * What an upstream failure says about the key that was used, or null when it says nothing (a 404 for an unknown
+ * model, a bad request, a 5xx). An invalid key, an account out of quota or in arrears: the whole key. Access
+ * denied for a model, a rate limit (DashScope limits each model separately) or a model's own free quota: that
+ * model on that key only.
+ */
+export function penaltyFor (error: GatewayError): PenaltyInput | null {
+  const said = error.upstream
+  if (said === null) return null
+  switch (error.errorType) {
+    case 'upstream_rate_limit':
+      return { scope: 'model', reason: 'rate_limited' }
+    case 'upstream_quota':
+      return { scope: MODEL_QUOTA_CODES.test(said.code ?? '') ? 'model' : 'key', reason: 'quota', refusal: said }
+    case 'upstream_auth':
+      return said.status === 403
+        ? { scope: 'model', reason: 'access_denied', refusal: said }
+        : { scope: 'key', reason: 'refused', refusal: said }
+    default:
+      return null
+  }
+}
+
+/** The answer while every key that could serve a request is set aside by the upstream's refusals. */
+export function refusedEverywhere (refusal: Refusal | null, reason: PenaltyReason, model: string, context: UpstreamContext): GatewayError {
+  const said = refusal ?? { status: reason === 'quota' ? 429 : reason === 'access_denied' ? 403 : 401, message: 'no message', type: 'invalid_request_error', code: null }
+  const which = reason === 'access_denied' || (reason === 'quota' && MODEL_QUOTA_CODES.test(said.code ?? '')) ? ` for ${model}` : ''
+  const hint = reason === 'refused' ? ' (DashScope keys are bound to a region: check DASHSCOPE_API_KEY against DASHSCOPE_BASE_URL)' : ''
+  return new GatewayError({
+    statusCode: said.status,
+    message: `The upstream ${context.host} refused every configured key${which}${hint}; it is tried again later, not on every request. Upstream said: ${said.message}`,
+    type: said.type,
+    code: said.code,
+    source: 'upstream',
+    headers: { 'x-should-retry': 'false' },
+    errorType: reason === 'quota' ? 'upstream_quota' : 'upstream_auth',
+    upstream: said
   })
 }
 

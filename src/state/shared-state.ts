@@ -1,14 +1,17 @@
 import type { Redis } from 'ioredis'
+import type { Penalty } from '../upstream/key-ring.ts'
 
-// State that replicas must agree on: upstream key cooldowns and token budgets. In memory by default; in Redis
+// State that replicas must agree on: upstream key penalties and client budgets. In memory by default; in Redis
 // when REDIS_URL is set. Redis failing never stops the gateway: reads then see nothing (limits fail open),
 // writes are dropped, and each replica falls back on what it knows itself.
 
-export interface CooldownEvent {
-  /** `<upstream>:<key fingerprint>`. */
+export interface PenaltyEvent {
+  /** `<upstream>:<key fingerprint>:<scope>`, the scope being `*` for the whole key or a model id. */
   id: string
-  until: number
-  reason: string | null
+  /** The penalty now in force, or null when a success cleared it. */
+  penalty: Penalty | null
+  /** With `penalty` null: only penalties recorded before this time are cleared (newer ones still stand). */
+  clearedBefore: number
 }
 
 export interface TokenWindow {
@@ -20,9 +23,10 @@ export interface SharedState {
   readonly kind: 'memory' | 'redis'
   /** False while Redis is unreachable. */
   available (): boolean
-  publishCooldown (event: CooldownEvent): void
-  onCooldown (listener: (event: CooldownEvent) => void): void
-  loadCooldowns (ids: string[]): Promise<CooldownEvent[]>
+  publishPenalty (event: PenaltyEvent): void
+  onPenalty (listener: (event: PenaltyEvent) => void): void
+  /** Penalties other replicas recorded that are still remembered, for keys whose `<upstream>:<fingerprint>` is given. */
+  loadPenalties (keys: string[]): Promise<PenaltyEvent[]>
   addTokens (id: string, amount: number, windowMs: number): Promise<void>
   readTokens (id: string, windowMs: number): Promise<TokenWindow>
   close (): Promise<void>
@@ -36,9 +40,9 @@ export function memoryState (now: () => number = Date.now): SharedState {
   return {
     kind: 'memory',
     available: () => true,
-    publishCooldown: () => {},
-    onCooldown: () => {},
-    loadCooldowns: async () => [],
+    publishPenalty: () => {},
+    onPenalty: () => {},
+    loadPenalties: async () => [],
     async addTokens (id, amount, windowMs) {
       const window = windowOf(now(), windowMs)
       const current = windows.get(id)
@@ -54,15 +58,22 @@ export function memoryState (now: () => number = Date.now): SharedState {
   }
 }
 
-const CHANNEL = 'qwen-gateway:cooldowns'
-const cooldownKey = (id: string) => `qwen-gateway:cooldown:${id}`
+const CHANNEL = 'qwen-gateway:penalties'
+const PENALTY_PREFIX = 'qwen-gateway:penalty:'
+const penaltyKey = (id: string) => PENALTY_PREFIX + id
+// An expired penalty is still remembered this long, so the next failure on any replica backs off further.
+const REMEMBER_MS = 600_000
+// Deletes a stored penalty only when it is older than the success that clears it: a newer one still stands.
+const CLEAR_IF_OLDER = `local stored = redis.call('GET', KEYS[1])
+if stored and cjson.decode(stored).since < tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
+return redis.call('PUBLISH', KEYS[2], ARGV[2])`
 const tokensKey = (id: string, window: number) => `qwen-gateway:tokens:${id}:${window}`
 
 export function redisState (client: Redis, subscriber: Redis, onError: (error: Error) => void, now: () => number = Date.now): SharedState {
-  const listeners: Array<(event: CooldownEvent) => void> = []
+  const listeners: Array<(event: PenaltyEvent) => void> = []
   subscriber.on('message', (_channel: string, message: string) => {
     try {
-      const event = JSON.parse(message) as CooldownEvent
+      const event = JSON.parse(message) as PenaltyEvent
       for (const listener of listeners) listener(event)
     } catch {
       // Not ours: another tool on the same channel.
@@ -73,26 +84,37 @@ export function redisState (client: Redis, subscriber: Redis, onError: (error: E
   return {
     kind: 'redis',
     available: () => client.status === 'ready',
-    publishCooldown (event) {
-      const ttl = Math.max(1, event.until - now())
+    publishPenalty (event) {
       const payload = JSON.stringify(event)
-      const write = event.until > now()
-        ? client.multi().set(cooldownKey(event.id), payload, 'PX', ttl).publish(CHANNEL, payload).exec()
-        : client.multi().del(cooldownKey(event.id)).publish(CHANNEL, payload).exec()
+      const write = event.penalty === null
+        ? client.eval(CLEAR_IF_OLDER, 2, penaltyKey(event.id), CHANNEL, event.clearedBefore, payload)
+        : client.multi()
+          .set(penaltyKey(event.id), JSON.stringify(event.penalty), 'PX', Math.max(1, event.penalty.until - now()) + REMEMBER_MS)
+          .publish(CHANNEL, payload).exec()
       write.catch(onError)
     },
-    onCooldown (listener) {
+    onPenalty (listener) {
       listeners.push(listener)
     },
-    async loadCooldowns (ids) {
-      if (ids.length === 0) return []
+    async loadPenalties (keys) {
+      const wanted = new Set(keys)
+      const found: PenaltyEvent[] = []
       try {
-        const values = await client.mget(ids.map(cooldownKey))
-        return values.filter((value): value is string => value !== null).map(value => JSON.parse(value) as CooldownEvent)
+        let cursor = '0'
+        do {
+          const [next, names] = await client.scan(cursor, 'MATCH', `${PENALTY_PREFIX}*`, 'COUNT', 1000)
+          cursor = next
+          const ids = names.map(name => name.slice(PENALTY_PREFIX.length)).filter(id => wanted.has(id.split(':', 2).join(':')))
+          if (ids.length === 0) continue
+          const values = await client.mget(ids.map(penaltyKey))
+          values.forEach((value, i) => {
+            if (value !== null) found.push({ id: ids[i], penalty: JSON.parse(value) as Penalty, clearedBefore: 0 })
+          })
+        } while (cursor !== '0')
       } catch (error) {
         onError(error as Error)
-        return []
       }
+      return found
     },
     async addTokens (id, amount, windowMs) {
       const key = tokensKey(id, windowOf(now(), windowMs))

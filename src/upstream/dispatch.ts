@@ -3,7 +3,8 @@ import { errors } from 'undici'
 import { GatewayError } from '../errors.ts'
 import type { Target } from '../topology.ts'
 import type { UpstreamCall, UpstreamClient } from './client.ts'
-import { parseRetryAfter, type KeyEntry } from './key-ring.ts'
+import { penaltyFor, refusedEverywhere } from '../adapters/upstream-errors.ts'
+import { parseRetryAfter, type KeyLease } from './key-ring.ts'
 
 export interface DispatchRequest {
   targets: Target[]
@@ -35,19 +36,17 @@ export type RetryReason = 'rate_limit' | 'quota' | 'auth' | '5xx' | 'network'
 interface Choice {
   target: Target
   client: UpstreamClient
-  key: KeyEntry | null
+  lease: KeyLease | null
 }
 
-const MAX_RETRY_AFTER_S = 60
-
-/** 429 when every key that could serve the request is cooling down. */
-function allKeysCooling (waitMs: number): GatewayError {
-  const seconds = Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(waitMs / 1000)))
+/** 429 when every key that could serve the request is cooling down after rate limits: Retry-After is the true wait. */
+function allKeysCooling (waitMs: number, model: string): GatewayError {
+  const seconds = Math.max(1, Math.ceil(waitMs / 1000))
   return new GatewayError({
     statusCode: 429,
     type: 'rate_limit_error',
     code: 'upstream_keys_cooling_down',
-    message: `Every upstream key for this model is cooling down after rate limits or refusals; retry in ${seconds} s.`,
+    message: `Every upstream key for ${model} is cooling down after the upstream's rate limits; retry in ${seconds} s.`,
     source: 'upstream',
     headers: { 'retry-after': String(seconds), 'x-should-retry': 'true' },
     errorType: 'upstream_rate_limit'
@@ -62,9 +61,9 @@ function isRetryableFailure (error: GatewayError): boolean {
 
 /**
  * Sends a request to the first target that has a usable key, and retries (only ever before anything reached
- * the client) on 429, 5xx and connection failures: on another key of the same upstream first, then on the
- * fallback targets, within `maxAttempts` and `windowMs`. Keys that fail are cooled down or set aside for
- * every later request too.
+ * the client) on 429, 5xx, refusals and connection failures: on another key of the same upstream first, then on
+ * the fallback targets, within `maxAttempts` and `windowMs`. What a failure says about a key (or about one model
+ * on it) holds for every later request too.
  */
 export function createDispatcher (clients: Map<string, UpstreamClient>, options: DispatchOptions) {
   const now = options.now ?? Date.now
@@ -76,59 +75,73 @@ export function createDispatcher (clients: Map<string, UpstreamClient>, options:
       .sort((a, b) => a.failed - b.failed || a.index - b.index)
     for (const { target } of order) {
       const client = clients.get(target.upstream)!
-      if (client.keys.keyless) return { target, client, key: null }
-      const key = client.keys.pick(affinity)
-      if (key) return { target, client, key }
+      if (client.keys.keyless) return { target, client, lease: null }
+      const lease = client.keys.pick(target.model, affinity)
+      if (lease) return { target, client, lease }
     }
     return null
   }
 
-  function coolingFor (targets: Target[]): number {
-    return Math.min(...targets.map(target => clients.get(target.upstream)!.keys.nextUsableIn()))
+  /**
+   * Why nothing can serve the request now, or null when a key still could: rate limits somewhere make a 429 with
+   * the true wait; refusals on every key make that refusal, for this request and every later one.
+   */
+  function unavailable (targets: Target[], model: string): GatewayError | null {
+    let waitMs = Infinity
+    let refusal: GatewayError | null = null
+    for (const target of targets) {
+      const client = clients.get(target.upstream)!
+      const blocked = client.keys.blocked(target.model)
+      if (blocked === null) return null
+      if (blocked.kind === 'cooling') waitMs = Math.min(waitMs, blocked.waitMs)
+      else refusal ??= refusedEverywhere(blocked.refusal, blocked.reason, target.model, client.context)
+    }
+    return waitMs === Infinity && refusal !== null ? refusal : allKeysCooling(waitMs === Infinity ? 0 : waitMs, model)
+  }
+
+  /** The last attempt's failure as the client sees it, once no more attempts will be made. */
+  function finalError (error: GatewayError, targets: Target[], model: string): GatewayError {
+    const rateLimited = error.errorType === 'upstream_rate_limit'
+    if (!rateLimited && error.errorType !== 'upstream_auth' && error.errorType !== 'upstream_quota') return error
+    const state = unavailable(targets, model)
+    if (state === null) return error
+    if (!rateLimited) return state
+    error.headers['retry-after'] ??= state.headers['retry-after']
+    return error
   }
 
   /** Records what the failure says about the key or upstream; returns why to retry, or null for no retry. */
   function judge (choice: Choice, error: GatewayError, response: Dispatcher.ResponseData | null, failures: Map<string, number>): RetryReason | null {
-    const { key, client, target } = choice
+    const { lease, client, target } = choice
     const failTarget = () => failures.set(target.upstream, (failures.get(target.upstream) ?? 0) + 1)
-    switch (error.errorType) {
-      case 'upstream_rate_limit':
-        if (key) client.keys.rateLimited(key, parseRetryAfter(response?.headers['retry-after']))
-        else failTarget()
-        return 'rate_limit'
-      case 'upstream_quota':
-        if (key) client.keys.disabled(key, 'quota')
-        else failTarget()
-        return 'quota'
-      case 'upstream_auth':
-        if (!key) return null
-        client.keys.disabled(key, 'refused')
-        return 'auth'
-      case 'upstream_5xx':
-        failTarget()
-        return '5xx'
-      default:
-        if (response === null && isRetryableFailure(error)) {
-          failTarget()
-          return 'network'
-        }
-        return null
+    const penalty = penaltyFor(error)
+    if (penalty !== null) {
+      if (lease) client.keys.failed(lease, { ...penalty, retryAfterMs: parseRetryAfter(response?.headers['retry-after']) })
+      else if (penalty.reason === 'refused' || penalty.reason === 'access_denied') return null
+      else failTarget()
+      return penalty.reason === 'rate_limited' ? 'rate_limit' : penalty.reason === 'quota' ? 'quota' : 'auth'
     }
+    if (error.errorType === 'upstream_5xx' || (response === null && isRetryableFailure(error))) {
+      failTarget()
+      return error.errorType === 'upstream_5xx' ? '5xx' : 'network'
+    }
+    return null
   }
 
   return async function dispatch (request: DispatchRequest): Promise<Dispatched> {
     const started = now()
     const failures = new Map<string, number>()
+    const model = request.targets[0]?.model ?? ''
     let lastError: GatewayError | null = null
     for (let attempt = 1; ; attempt++) {
       const choice = choose(request.targets, failures, request.affinity)
-      if (!choice) throw withRetryAfter(lastError, coolingFor(request.targets)) ?? allKeysCooling(coolingFor(request.targets))
+      if (!choice) throw lastError === null ? (unavailable(request.targets, model) ?? allKeysCooling(0, model)) : finalError(lastError, request.targets, model)
       let reason: RetryReason | null
       try {
         const body = request.payloadFor?.(choice.target.model, choice.client.context.nativeTools)
-        const response = await choice.client.request({ ...request.call, body }, choice.key)
+        const response = await choice.client.request({ ...request.call, body }, choice.lease?.entry ?? null)
         if (response.statusCode >= 200 && response.statusCode < 300) {
-          if (choice.key) choice.client.keys.succeeded(choice.key)
+          if (choice.lease) choice.client.keys.succeeded(choice.lease)
           return { response, client: choice.client, target: choice.target, attempts: attempt }
         }
         lastError = await choice.client.errorFrom(response)
@@ -137,14 +150,17 @@ export function createDispatcher (clients: Map<string, UpstreamClient>, options:
         if (!(error instanceof GatewayError) || request.call.signal?.aborted) throw error
         lastError = error
         reason = judge(choice, error, null, failures)
+      } finally {
+        if (choice.lease) choice.client.keys.release(choice.lease)
       }
       const elapsed = now() - started
       if (reason === null || attempt >= options.maxAttempts || elapsed >= options.windowMs || request.call.signal?.aborted) {
-        throw reason === 'rate_limit' ? withRetryAfter(lastError, coolingFor(request.targets)) : lastError
+        throw finalError(lastError, request.targets, model)
       }
       const next = choose(request.targets, failures, request.affinity)
+      if (next?.lease) next.client.keys.release(next.lease)
       // A keyless upstream that says "slow down" would say it again at once; retry only somewhere else.
-      if ((reason === 'rate_limit' || reason === 'quota') && next?.target === choice.target && next.key === null) throw lastError
+      if ((reason === 'rate_limit' || reason === 'quota') && next?.target === choice.target && next.lease === null) throw lastError
       options.onRetry?.(choice.client.name, reason)
       if ((reason === '5xx' || reason === 'network') && next?.target === choice.target) {
         // Same upstream again: give it a moment, with jitter so replicas do not retry in step.
@@ -152,11 +168,4 @@ export function createDispatcher (clients: Map<string, UpstreamClient>, options:
       }
     }
   }
-}
-
-/** A rate-limit error tells the client when a key will be usable again, if the upstream did not. */
-function withRetryAfter (error: GatewayError | null, waitMs: number): GatewayError | null {
-  if (!error || error.errorType !== 'upstream_rate_limit' || error.headers['retry-after']) return error
-  error.headers['retry-after'] = String(Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(waitMs / 1000))))
-  return error
 }
