@@ -67,14 +67,23 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
     help: 'Requests currently being handled.'
   })
 
-  let keyStates: () => Array<{ upstream: string, key: string, up: boolean }> = () => []
+  let keyStates: () => Array<{ upstream: string, key: string, up: boolean, modelsSetAside: number }> = () => []
   // eslint-disable-next-line no-new -- registered by its constructor, read only through collect()
   new client.Gauge({
     name: 'qwen_gateway_upstream_key_up',
-    help: 'Whether an upstream key is usable (1) or cooling down or set aside (0). Keys are named key-1, key-2 ...',
+    help: 'Whether an upstream key is usable (1) or set aside as a whole (0): refused, or its account out of quota. Keys are named key-1, key-2 ...',
     labelNames: ['upstream', 'key'],
     collect () {
       for (const { upstream, key, up } of keyStates()) this.set({ upstream, key }, up ? 1 : 0)
+    }
+  })
+  // eslint-disable-next-line no-new -- registered by its constructor, read only through collect()
+  new client.Gauge({
+    name: 'qwen_gateway_upstream_key_models_set_aside',
+    help: 'Models an upstream key may not serve right now (access denied, rate limited, the model\'s own quota); it serves the others.',
+    labelNames: ['upstream', 'key'],
+    collect () {
+      for (const { upstream, key, modelsSetAside } of keyStates()) this.set({ upstream, key }, modelsSetAside)
     }
   })
   let activeSessions = () => 0

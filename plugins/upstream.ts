@@ -66,7 +66,12 @@ export default fp(async function upstream (fastify) {
   sharedState.onPenalty(applyRemote)
 
   gatewayMetrics.watchKeys(() => clients.flatMap(client =>
-    client.keys.entries.map(entry => ({ upstream: client.name, key: entry.label, up: client.keys.state(entry) === 'healthy' }))))
+    client.keys.entries.map(entry => ({
+      upstream: client.name,
+      key: entry.label,
+      up: client.keys.state(entry) === 'healthy',
+      modelsSetAside: [...entry.penalties.keys()].filter(scope => scope !== KEY_SCOPE && client.keys.active(entry, scope) !== null).length
+    }))))
 
   const dispatch = createDispatcher(byName, {
     maxAttempts: config.UPSTREAM_MAX_ATTEMPTS,

@@ -10,6 +10,7 @@ const Status = Type.Union([Type.Literal('ok'), Type.Literal('degraded')], {
 const PenaltyFields = {
   reason: Type.Union([Type.String(), Type.Null()], { description: 'rate_limited, refused, quota or access_denied' }),
   retry_in_seconds: Type.Integer(),
+  failures: Type.Optional(Type.Integer({ description: 'Consecutive failures: the backoff grows with them' })),
   upstream_message: Type.Optional(Type.String({ description: 'What the upstream said when it refused the key' }))
 }
 
@@ -69,6 +70,7 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
     return {
       reason: penalty.reason,
       retry_in_seconds: Math.max(0, Math.ceil((penalty.until - now) / 1000)),
+      failures: penalty.level,
       ...(penalty.refusal ? { upstream_message: penalty.refusal.message } : {})
     }
   }

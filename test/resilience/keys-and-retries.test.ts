@@ -34,11 +34,14 @@ t.test('a key that answers 429 cools down (Retry-After honoured) while the other
   t.equal(attempts.length, 7, 'six answers, one retry')
   const state = await health(stack.origin)
   const [first, second] = state.upstreams[0].keys
-  t.match(first, { key: 'key-1', state: 'cooling', reason: 'rate_limited' })
-  t.ok(first.retry_in_seconds >= 1 && first.retry_in_seconds <= 2, `cooling for the upstream's Retry-After (${first.retry_in_seconds} s left)`)
-  t.match(second, { key: 'key-2', state: 'healthy' })
-  t.equal(await metric(stack.origin, /^qwen_gateway_upstream_key_up\{upstream="dashscope",key="key-1"\}/), 0)
-  t.equal(await metric(stack.origin, /^qwen_gateway_upstream_key_up\{upstream="dashscope",key="key-2"\}/), 1)
+  // DashScope limits each model on its own: the key still serves other models meanwhile.
+  t.match(first, { key: 'key-1', state: 'healthy', models: [{ model: 'qwen-plus', state: 'cooling', reason: 'rate_limited' }] })
+  const { retry_in_seconds: left } = first.models[0]
+  t.ok(left >= 1 && left <= 2, `cooling for the upstream's Retry-After (${left} s left)`)
+  t.match(second, { key: 'key-2', state: 'healthy', models: [] })
+  t.equal(await metric(stack.origin, /^qwen_gateway_upstream_key_models_set_aside\{upstream="dashscope",key="key-1"\}/), 1)
+  t.equal(await metric(stack.origin, /^qwen_gateway_upstream_key_models_set_aside\{upstream="dashscope",key="key-2"\}/), 0)
+  t.equal(await metric(stack.origin, /^qwen_gateway_upstream_key_up\{upstream="dashscope",key="key-1"\}/), 1)
   t.equal(await metric(stack.origin, /^qwen_gateway_upstream_retries_total\{upstream="dashscope",reason="rate_limit"\}/), 1)
   const text = JSON.stringify(state) + await (await fetch(`${stack.origin}/metrics`)).text()
   t.notMatch(text, /sk-a|sk-b/, 'keys are never shown')
@@ -49,8 +52,8 @@ t.test('without Retry-After the cooldown is an exponential backoff with jitter',
   stack.sim.setOverride(request => keyOf(request) === 'sk-a' ? { error: 'limit_requests' } : undefined)
   for (let i = 0; i < 6; i++) await (await postJson(`${stack.baseURL}/chat/completions`, chat({ messages: user(`conversation ${i}`) }))).text()
   const [first] = (await health(stack.origin)).upstreams[0].keys
-  t.equal(first.state, 'cooling')
-  t.ok(first.retry_in_seconds <= 1, 'first backoff is at most one second')
+  t.match(first.models, [{ state: 'cooling', failures: 1 }])
+  t.ok(first.models[0].retry_in_seconds <= 1, 'first backoff is at most one second')
 })
 
 t.test('a refused key (401) is set aside and the request still succeeds on another', async t => {
@@ -65,7 +68,7 @@ t.test('a refused key (401) is set aside and the request still succeeds on anoth
   t.equal(chats(stack.sim.requests).filter(request => keyOf(request) === 'sk-revoked').length, 1)
 })
 
-t.test('when every key is rate limited the client gets a 429 with Retry-After, and /health says degraded', async t => {
+t.test('when every key is rate limited for a model the client gets a 429 with Retry-After, without asking the upstream again', async t => {
   const stack = await startStack(t, { sim: { defaults: { error: 'limit_requests' } }, env: { DASHSCOPE_API_KEY: 'sk-a,sk-b' } })
   const res = await postJson(`${stack.baseURL}/chat/completions`, chat())
   t.equal(res.status, 429)
@@ -76,7 +79,12 @@ t.test('when every key is rate limited the client gets a 429 with Retry-After, a
   t.equal(again.status, 429, 'while both keys cool down')
   t.equal(((await again.json()) as any).error.code, 'upstream_keys_cooling_down')
   t.equal(chats(stack.sim.requests).length, 2, 'no upstream call while every key cools down')
-  t.equal((await health(stack.origin)).status, 'degraded')
+  const state = await health(stack.origin)
+  t.equal(state.status, 'ok', 'rate limits on one model do not degrade the gateway')
+  t.match(state.upstreams[0].keys, [{ models: [{ model: 'qwen-plus', state: 'cooling' }] }, { models: [{ model: 'qwen-plus', state: 'cooling' }] }])
+  const other = await postJson(`${stack.baseURL}/chat/completions`, { model: 'qwen-flash', messages: user('hi'), sim: { error: undefined } })
+  t.equal(other.status, 429, 'qwen-flash is tried: its own limits, its own answer')
+  t.equal(chats(stack.sim.requests).length, 4)
 })
 
 t.test('5xx and connection failures are retried before the first byte, within the attempt limit', async t => {

@@ -54,12 +54,39 @@ t.test('a key that cools down on one replica is avoided by the other', { skip },
   for (let i = 0; i < 8; i++) t.equal(await statusOf(`${b.baseURL}/chat/completions`, conversation(i)), 200)
   t.equal(sim.requests.filter(request => keyOf(request) === 'sk-a').length, triedOnA, 'replica B never tried the cooling key')
   const health = (await (await fetch(`${b.origin}/health`)).json()) as any
-  t.match(health.upstreams[0].keys[0], { key: 'key-1', state: 'cooling', reason: 'rate_limited' })
+  t.match(health.upstreams[0].keys[0], { key: 'key-1', models: [{ model: 'qwen-plus', state: 'cooling', reason: 'rate_limited' }] })
   t.same(health.shared_state, { store: 'redis', available: true })
 
   const late = await spawnGateway(t, env)
   const lateHealth = (await (await fetch(`${late.origin}/health`)).json()) as any
-  t.equal(lateHealth.upstreams[0].keys[0].state, 'cooling', 'a replica started later loads the cooldowns in force')
+  t.match(lateHealth.upstreams[0].keys[0].models, [{ model: 'qwen-plus', state: 'cooling' }], 'a replica started later loads the cooldowns in force')
+})
+
+t.test('backoff grows across replicas, and a success undoes only what came before it', { skip }, async t => {
+  const redis = await startRedis(t)
+  const sim = await startSimulator()
+  t.after(() => sim.close())
+  let limited = true
+  sim.setOverride(() => limited ? { error: 'limit_requests' } : undefined)
+  const env = { DASHSCOPE_BASE_URL: sim.url, DASHSCOPE_API_KEY: 'sk-a', REDIS_URL: redis.url, UPSTREAM_MAX_ATTEMPTS: '1', LOG_LEVEL: 'info' }
+  const [a, b] = await Promise.all([spawnGateway(t, env), spawnGateway(t, env)])
+  const penaltyOn = async (origin: string) => ((await (await fetch(`${origin}/health`)).json()) as any).upstreams[0].keys[0].models[0]
+
+  t.equal(await statusOf(`${a.baseURL}/chat/completions`, chat), 429)
+  const first = await penaltyOn(a.origin)
+  t.equal(first.failures, 1)
+  await sleep(first.retry_in_seconds * 1000 + 100)
+  t.equal(await statusOf(`${b.baseURL}/chat/completions`, chat), 429, 'the other replica meets the next 429')
+  t.equal((await penaltyOn(b.origin)).failures, 2, 'and backs off further: it knew of the first')
+  await sleep(100)
+  t.equal((await penaltyOn(a.origin)).failures, 2, 'the first replica learns of the second')
+
+  const second = await penaltyOn(a.origin)
+  await sleep(second.retry_in_seconds * 1000 + 100)
+  limited = false
+  t.equal(await statusOf(`${a.baseURL}/chat/completions`, chat), 200)
+  await sleep(100)
+  t.equal(await penaltyOn(b.origin), undefined, 'a success that began after the penalty clears it everywhere')
 })
 
 t.test('when Redis goes away the gateway keeps serving, says so, and limits fail open', { skip }, async t => {
@@ -74,8 +101,11 @@ t.test('when Redis goes away the gateway keeps serving, says so, and limits fail
   const statuses = []
   for (let i = 0; i < 4; i++) statuses.push(await statusOf(`${gateway.baseURL}/chat/completions`, chat, auth))
   t.same(statuses, [200, 200, 200, 200], 'served, over the limit: fail open')
-  const health = (await (await fetch(`${gateway.origin}/health`)).json()) as any
+  const health = (await (await fetch(`${gateway.origin}/health`, { headers: auth })).json()) as any
   t.same(health.shared_state, { store: 'redis', available: false })
+  const ready = await fetch(`${gateway.origin}/health/ready`)
+  t.equal(ready.status, 503, 'not ready while Redis is away')
+  t.match(await ready.json(), { status: 'not_ready', checks: { upstream_keys: true, shared_state: false } })
   const logs = await gateway.waitForOutput(/Redis unavailable: rate limits fail open/)
   t.equal(logs.split('Redis unavailable').length - 1, 1, 'logged once per outage, not per request')
 })

@@ -49,7 +49,7 @@ async function eventually<T> (read: () => Promise<T>, check: (value: T) => boole
   return value
 }
 
-t.test('/health: status, version, uptime, upstream host and key count, never the keys', async t => {
+t.test('/health with a client key: status, version, uptime, upstream host and key count, never the keys', async t => {
   const upstreamKeys = ['sk-aaa', 'sk-bbb']
   const clientKey = 'ck-health-client-key-7f3a'
   const { sim, origin, baseURL } = await startStack(t, {
@@ -60,7 +60,7 @@ t.test('/health: status, version, uptime, upstream host and key count, never the
   const chat = await postJson(`${baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('hi') }, { authorization: `Bearer ${clientKey}` })
   t.equal(chat.status, 200, 'the upstream accepted the gateway\'s key')
 
-  const res = await fetch(`${origin}/health`)
+  const res = await fetch(`${origin}/health`, { headers: { authorization: `Bearer ${clientKey}` } })
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type'), /^application\/json/)
   const text = await res.text()
@@ -79,6 +79,37 @@ t.test('/health: status, version, uptime, upstream host and key count, never the
   const upstreamCalls = sim.requests.length
   await fetch(`${origin}/health`)
   t.equal(sim.requests.length, upstreamCalls, '/health makes no upstream call')
+})
+
+t.test('/health without a client key tells outsiders only ok or degraded; /health/live and /health/ready need no key', async t => {
+  const clientKey = 'ck-operator-key-0001'
+  const app = await build(t, { DASHSCOPE_API_KEY: 'sk-upstream-secret', GATEWAY_API_KEYS: clientKey })
+  for (const headers of [{}, { authorization: 'Bearer ck-wrong' }, { 'x-api-key': 'ck-wrong' }]) {
+    const res = await app.inject({ method: 'GET', url: '/health', headers })
+    t.equal(res.statusCode, 200)
+    t.same(res.json(), { status: 'ok' }, 'no version, hosts, keys or Redis state for outsiders')
+  }
+  for (const headers of [{ authorization: `Bearer ${clientKey}` }, { 'x-api-key': clientKey }]) {
+    const full = (await app.inject({ method: 'GET', url: '/health', headers })).json()
+    t.match(full, { status: 'ok', upstream: { api_keys: 1 }, shared_state: { store: 'memory' } }, 'the operator\'s view with a client key')
+  }
+  const live = await app.inject({ method: 'GET', url: '/health/live' })
+  t.equal(live.statusCode, 200)
+  t.same(live.json(), { status: 'ok' })
+  const ready = await app.inject({ method: 'GET', url: '/health/ready' })
+  t.equal(ready.statusCode, 200)
+  t.same(ready.json(), { status: 'ready', checks: { upstream_keys: true, shared_state: true } })
+  for (const res of [live, ready]) t.notMatch(res.body, /sk-upstream|127\.0\.0\.1|dashscope/)
+})
+
+t.test('/health/ready says not_ready (503) while an upstream has no usable key', async t => {
+  const { baseURL, origin } = await startStack(t, { sim: { apiKeys: ['sk-right'] }, env: { DASHSCOPE_API_KEY: 'sk-wrong' } })
+  t.equal((await fetch(`${origin}/health/ready`)).status, 200, 'ready at start')
+  t.equal((await postJson(`${baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('hi') })).status, 401)
+  const ready = await fetch(`${origin}/health/ready`)
+  t.equal(ready.status, 503)
+  t.same(await ready.json(), { status: 'not_ready', checks: { upstream_keys: false, shared_state: true } })
+  t.equal((await fetch(`${origin}/health/live`)).status, 200, 'yet alive: restarting would not help')
 })
 
 t.test('/health without an upstream key says so', async t => {
