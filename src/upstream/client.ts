@@ -36,6 +36,7 @@ export function createUpstreamClient (spec: UpstreamSpec, pool: PoolOptions, key
   const base = new URL(spec.baseUrl)
   const prefix = base.pathname.replace(/\/+$/, '')
   const keys = new KeyRing(spec.keys, keyOptions)
+  const scrub = scrubber(spec.keys)
   const context: UpstreamContext = { name: spec.name, host: base.host, keyCount: spec.keys.length, nativeTools: spec.nativeTools }
   const dispatcher = new Pool(base.origin, {
     connections: pool.connections > 0 ? pool.connections : null,
@@ -77,10 +78,6 @@ export function createUpstreamClient (spec: UpstreamSpec, pool: PoolOptions, key
     return errorFromUpstreamBody(response.statusCode, scrub(text), context, typeof retryAfter === 'string' ? retryAfter : undefined)
   }
 
-  function scrub (text: string): string {
-    for (const key of spec.keys) text = text.replaceAll(key, '[redacted]')
-    return text
-  }
 
   return {
     name: spec.name,
@@ -92,5 +89,21 @@ export function createUpstreamClient (spec: UpstreamSpec, pool: PoolOptions, key
     errorFrom,
     // By the time the app closes, the server has stopped and the grace period for streams is over.
     close: () => dispatcher.destroy()
+  }
+}
+
+// Upstreams quote the key they refused, whole or masked ("Incorrect API key provided: sk-ab****wxyz"); a prefix
+// is half a secret. Anything shaped like a DashScope or OpenAI key goes, and so does any word that starts like
+// one of our keys (their first 8 characters).
+const KEY_SHAPED = /\bsk-[\w*.-]{3,}/g
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+export function scrubber (keys: string[]): (text: string) => string {
+  const prefixes = keys.filter(key => key.length >= 12).map(key => escapeRegExp(key.slice(0, 8)))
+  const ours = prefixes.length > 0 ? new RegExp(`(?:${prefixes.join('|')})[^\\s"',;)]*`, 'g') : null
+  return text => {
+    for (const key of keys) text = text.replaceAll(key, '[redacted]')
+    if (ours !== null) text = text.replace(ours, '[redacted]')
+    return text.replace(KEY_SHAPED, '[redacted]')
   }
 }

@@ -136,3 +136,25 @@ t.test('quota spent on one key: set aside for every model, the other key serves'
   t.equal(chats(stack.sim.requests).filter(request => keyOf(request) === 'sk-a').length, 1, 'the spent key was tried once, for all models')
   t.match((await health(stack.origin)).upstreams[0].keys[0], { state: 'disabled', reason: 'quota' })
 })
+
+t.test('an upstream that quotes the refused key, whole or masked, never gets it past the gateway', async t => {
+  const key = 'sk-4f9a2b7c1d8e6f30a5b2'
+  const { createServer } = await import('node:http')
+  const upstream = createServer((_request, response) => {
+    const message = `Incorrect API key provided: ${key.slice(0, 7)}****${key.slice(-4)}. You sent ${key}; key ${key.slice(0, 10)}… is not valid.`
+    response.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message, type: 'invalid_request_error', code: 'invalid_api_key' } }))
+  })
+  await new Promise<void>(resolve => upstream.listen(0, '127.0.0.1', resolve))
+  t.after(() => upstream.close())
+  const { port } = upstream.address() as import('node:net').AddressInfo
+  const stack = await startStack(t, { env: { DASHSCOPE_BASE_URL: `http://127.0.0.1:${port}/v1`, DASHSCOPE_API_KEY: key } })
+  for (let i = 0; i < 2; i++) {
+    const res = await send(`${stack.baseURL}/chat/completions`, chat('qwen-plus'))
+    t.equal(res.status, 401)
+    const text = JSON.stringify(res.body)
+    t.match(res.body.error.message, /Incorrect API key provided: \[redacted\]/)
+    for (const part of [key, key.slice(0, 7), key.slice(-4), key.slice(3, 10)]) t.notOk(text.includes(part), `${part} is not in the answer`)
+  }
+  const health = JSON.stringify(await (await fetch(`${stack.origin}/health`)).json())
+  t.notOk(health.includes(key.slice(0, 7)), 'nor in /health')
+})
