@@ -14,6 +14,9 @@ import { sendError } from './reply.ts'
 export type {
   ErrorName,
   Framing,
+  HugeFrame,
+  MalformedFrame,
+  MalformedKind,
   RecordedRequest,
   Scenario,
   ScenarioOverride,

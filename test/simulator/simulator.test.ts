@@ -171,3 +171,82 @@ t.test('close() ends a stalled stream without hanging', async (t) => {
   await t.rejects(reader.read(), 'the client sees the stream cut')
   t.equal(sim.requests[0].clientClosedAt, undefined, 'not reported as a client close')
 })
+
+t.test('framing.spaced writes JSON as Python does, one line per event', async (t) => {
+  const sim = await start(t)
+  const body = { model: 'qwen-plus', messages, stream: true, stream_options: { include_usage: true }, sim: { reply: 'a, b: "c"', toolCalls: undefined, framing: { spaced: true } } }
+  const text = await (await chat(sim, body)).text()
+  const data = dataLines(text)
+  t.equal(data.at(-1), '[DONE]')
+  const chunks = data.slice(0, -1)
+  t.ok(chunks.every((line) => line.startsWith('{"id": "chatcmpl-') && line.includes('", "object": "chat.completion.chunk", ')), 'every key and member spaced')
+  t.match(chunks.at(-1), /"choices": \[\], "usage": \{"prompt_tokens": \d+, /)
+  t.match(chunks.at(-2), /"finish_reason": "stop"\}\]\}$/)
+  t.notMatch(text, /[^\n]\n[^\n]/, 'no newline inside an event')
+  const parsed = chunks.map((line) => JSON.parse(line))
+  t.equal(parsed.slice(0, -1).map((chunk) => chunk.choices[0].delta.content).join(''), 'a, b: "c"', 'text intact')
+  const compact = dataLines(await (await chat(sim, { ...body, sim: { reply: 'a, b: "c"' } })).text())
+  t.same(parsed.map((chunk) => Object.keys(chunk)), compact.slice(0, -1).map((line) => Object.keys(JSON.parse(line))), 'same keys as the compact stream')
+})
+
+t.test('hugeFrame sends one event of N bytes that never ends, and holds the connection', async (t) => {
+  const sim = await start(t)
+  const bytes = 3 * 1024 * 1024
+  const controller = new AbortController()
+  const res = await chat(sim, { model: 'qwen-plus', messages, stream: true, sim: { reply: 'one two three', hugeFrame: { bytes } } }, { signal: controller.signal })
+  const reader = res.body!.getReader()
+  const received: Buffer[] = []
+  let size = 0
+  while (true) {
+    const { value } = await reader.read()
+    received.push(Buffer.from(value!))
+    size += value!.length
+    const text = Buffer.concat(received).toString('latin1')
+    const start = text.indexOf('data: {', text.lastIndexOf('\n\n'))
+    if (start !== -1 && size - start >= bytes) break
+  }
+  const text = Buffer.concat(received).toString('latin1')
+  const events = text.split('\n\n')
+  t.equal(events.length, 4, 'the role chunk and two text chunks before it, then the unfinished event')
+  t.match(events[0], /"role":"assistant"/)
+  t.equal(events[3].length, bytes, 'the event has the requested size')
+  t.match(events[3], /^data: \{"id":"chatcmpl-[^"]+","object":"chat\.completion\.chunk",.*"delta":\{"content":"xxxx/)
+  t.notOk(events[3].includes('\n'), 'no line end at all')
+  controller.abort()
+  await sim.waitFor('client-closed')
+  t.equal(sim.requests[0].finishedAt, undefined, 'the simulator never ended the answer')
+})
+
+t.test('hugeFrame complete: a valid chunk of N bytes, then the rest of the stream', async (t) => {
+  const sim = await start(t)
+  const bytes = 300_000
+  const text = await (await chat(sim, { model: 'qwen-plus', messages, stream: true, sim: { reply: 'one two three', hugeFrame: { bytes, complete: true }, framing: { crlf: true } } })).text()
+  const events = text.split('\r\n\r\n').filter(Boolean)
+  t.equal(Buffer.byteLength(events[3]) + 4, bytes, 'the event, its blank line included, has the requested size')
+  const chunks = dataLines(text)
+  t.equal(chunks.at(-1), '[DONE]')
+  const contents = chunks.slice(0, -1).map((line) => JSON.parse(line).choices[0].delta.content)
+  t.match(contents[3], /^x{299000,}$/, 'all of it content')
+  t.equal([...contents.slice(0, 3), ...contents.slice(4)].join(''), 'one two three')
+})
+
+t.test('malformedFrame: unreadable events, after padding, then the rest of the stream', async (t) => {
+  const sim = await start(t)
+  const expected = {
+    usage: /"choices":\[\],"usage":\{"prompt_tokens":12,$/,
+    tool_calls: /"tool_calls":\[\{"index":0,"id":"call_\w+","type":"function","function":\{"name":"read_file",$/,
+    choices_string: /"choices":"x","usage":\{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2\}\}$/,
+    tool_calls_object: /"delta":\{"content":"","tool_calls":\{\}\},/
+  }
+  for (const [kind, pattern] of Object.entries(expected)) {
+    const data = dataLines(await (await chat(sim, { model: 'qwen-plus', messages, stream: true, sim: { reply: 'one two three', malformedFrame: { kind, paddingBytes: 64 * 1024 } } })).text())
+    t.equal(data.at(-1), '[DONE]', `${kind}: the stream goes on after it`)
+    const broken = data.findIndex((line) => pattern.test(line))
+    t.equal(broken, 3 + 4, `${kind}: after the role chunk, two text chunks and 64 KiB of padding`)
+    t.match(data[3 + 3], /"content":"(padding ){2048}"/)
+    if (kind === 'usage' || kind === 'tool_calls') t.throws(() => JSON.parse(data[broken]), SyntaxError, `${kind}: not JSON`)
+    else t.ok(JSON.parse(data[broken]), `${kind}: JSON of an unexpected shape`)
+  }
+  const spaced = dataLines(await (await chat(sim, { model: 'qwen-plus', messages, stream: true, sim: { malformedFrame: { kind: 'usage' }, framing: { spaced: true } } })).text())
+  t.ok(spaced.some((line) => line.endsWith('"usage": {"prompt_tokens": 12, ')), 'spaced too')
+})

@@ -27,6 +27,34 @@ export interface Framing {
   comments?: boolean
   extraNulls?: boolean
   cumulative?: boolean
+  /** JSON written as Python's json.dumps does by default: `", "` and `": "` separators (never a newline inside data). */
+  spaced?: boolean
+}
+
+/** One SSE event far larger than any real chunk (a broken or hostile upstream). */
+export interface HugeFrame {
+  /** Size of the event in bytes, its `data: ` prefix included. */
+  bytes: number
+  /**
+   * false (default): the event never ends: no closing JSON, no blank line, and the connection then stays open
+   * until the client leaves. true: a valid content chunk of that size, followed by the rest of the stream.
+   */
+  complete?: boolean
+}
+
+/**
+ * An event the gateway cannot read, followed by the rest of the stream as usual.
+ * - usage: truncated JSON that contains `"usage":{`
+ * - tool_calls: truncated JSON that contains `"tool_calls":[`
+ * - choices_string: valid JSON, `"choices":"x"` next to a `"usage":{...}` object
+ * - tool_calls_object: valid JSON, a delta with `"tool_calls":{}` (nothing marks it as needing a parse)
+ */
+export type MalformedKind = 'usage' | 'tool_calls' | 'choices_string' | 'tool_calls_object'
+
+export interface MalformedFrame {
+  kind: MalformedKind
+  /** Content chunks of this many bytes in all, sent before the broken event: enough fills every buffer on the way (backpressure). */
+  paddingBytes?: number
 }
 
 export interface ToolCallSpec {
@@ -49,7 +77,10 @@ export interface Scenario {
   error?: ErrorName
   retryAfter?: number
   midStream?: 'inspection' | 'event_error' | 'reset'
+  /** Text chunks sent before a midStream, hugeFrame or malformedFrame fault; default 2. */
   midStreamAfter?: number
+  hugeFrame?: HugeFrame
+  malformedFrame?: MalformedFrame
   resetBeforeHeaders?: boolean
   stall?: 'headers' | 'after_first'
   framing?: Framing
