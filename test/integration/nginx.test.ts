@@ -1,9 +1,10 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Agent } from 'node:http'
-import { postJson, startStack, user } from '../helper.ts'
+import { build, postJson, startStack, user } from '../helper.ts'
+import { startSimulator } from '../simulator/index.ts'
 import { canUseSourceAddress, rawRequest, readSse, startRecorder } from './http.ts'
 import {
-  GRAFANA, checkNginxConf, freePort, inCI, readDeploy, renderNginxConf, replicaTargets, requireBinary, startNginx, tempDir
+  GRAFANA, REPLICA_ALIAS, checkNginxConf, freePort, inCI, readDeploy, renderNginxConf, replicaAddresses, requireBinary, startNginx, tempDir
 } from './servers.ts'
 
 // deploy/nginx.conf, rendered for loopback ports, in front of real gateways and the upstream simulator.
@@ -16,7 +17,8 @@ t.test('nginx -t accepts the shipped nginx.conf rendered for loopback', async t 
   const config = renderNginxConf(await readDeploy('nginx.conf'), {
     dir,
     listenPort: await freePort(),
-    upstreams: { ...replicaTargets('http://127.0.0.1:9'), [GRAFANA]: '127.0.0.1:9' }
+    resolver: '127.0.0.1:53',
+    ports: { [REPLICA_ALIAS]: 9, [GRAFANA]: 9 }
   })
   const result = await checkNginxConf(config, dir)
   for (const line of result.stderr.trim().split('\n')) t.comment(line)
@@ -29,7 +31,7 @@ t.test('nginx -t accepts the shipped nginx.conf rendered for loopback', async t 
 t.test('a stream through nginx arrives chunk by chunk, before the upstream has finished', async t => {
   if (requireBinary(t, 'nginx') === undefined) return
   const { origin, sim } = await startStack(t)
-  const nginx = await startNginx(t, { upstreams: replicaTargets(origin) })
+  const nginx = await startNginx(t, { services: replicaAddresses(origin) })
   const sentAt = performance.now()
   const res = await postJson(`${nginx.origin}/v1/chat/completions`, chat('one two three four five six seven eight', { stream: true, sim: { intervalMs: 60 } }))
   t.equal(res.status, 200)
@@ -54,7 +56,7 @@ t.test('a long-thinking stream survives nginx\'s read timeout thanks to heartbea
   if (requireBinary(t, 'nginx') === undefined) return
   // nginx gives up on a replica silent for 1 s here; the model thinks for 2.5 s before its first chunk.
   const { origin } = await startStack(t, { env: { HEARTBEAT_INTERVAL_MS: '300' } })
-  const nginx = await startNginx(t, { upstreams: replicaTargets(origin), proxyReadTimeout: '1s' })
+  const nginx = await startNginx(t, { services: replicaAddresses(origin), proxyReadTimeout: '1s' })
   const sentAt = performance.now()
   const res = await postJson(`${nginx.origin}/v1/chat/completions`, chat('think hard', { stream: true, sim: { firstChunkDelayMs: 2500, intervalMs: 20 } }))
   t.equal(res.status, 200)
@@ -73,7 +75,7 @@ t.test('without heartbeats the same silence is cut by nginx: the rendered timeou
   if (requireBinary(t, 'nginx') === undefined) return
   // The gateway's default heartbeat interval is far longer than this test's 1 s read timeout.
   const { origin } = await startStack(t)
-  const nginx = await startNginx(t, { upstreams: replicaTargets(origin), proxyReadTimeout: '1s' })
+  const nginx = await startNginx(t, { services: replicaAddresses(origin), proxyReadTimeout: '1s' })
   const sentAt = performance.now()
   const res = await postJson(`${nginx.origin}/v1/chat/completions`, chat('think hard', { stream: true, sim: { firstChunkDelayMs: 2500 } }))
   const read = await readSse(res, sentAt)
@@ -89,7 +91,7 @@ t.test('without heartbeats the same silence is cut by nginx: the rendered timeou
 t.test('nginx forwards the client\'s request id, or its own, through the gateway to the upstream', async t => {
   if (requireBinary(t, 'nginx') === undefined) return
   const { origin, sim } = await startStack(t)
-  const nginx = await startNginx(t, { upstreams: replicaTargets(origin) })
+  const nginx = await startNginx(t, { services: replicaAddresses(origin) })
 
   const mine = await postJson(`${nginx.origin}/v1/chat/completions`, chat('hi'), { 'x-request-id': 'client-trace-42' })
   await mine.text()
@@ -111,10 +113,10 @@ t.test('nginx forwards the client\'s request id, or its own, through the gateway
   t.same(log.map(entry => entry.status), [200, 200, 200])
 })
 
-t.test('nginx speaks HTTP/1.1 with keep-alive to the replicas and sets the forwarding headers itself', async t => {
+t.test('nginx speaks HTTP/1.1 to the replicas and sets the forwarding headers itself', async t => {
   if (requireBinary(t, 'nginx') === undefined) return
   const recorder = await startRecorder(t)
-  const nginx = await startNginx(t, { upstreams: replicaTargets(recorder.origin) })
+  const nginx = await startNginx(t, { services: replicaAddresses(recorder.origin) })
   // One client connection, so both requests go through the same nginx worker.
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   t.after(() => agent.destroy())
@@ -126,7 +128,8 @@ t.test('nginx speaks HTTP/1.1 with keep-alive to the replicas and sets the forwa
   const [a, b] = recorder.calls
   t.equal(a.httpVersion, '1.1', 'HTTP/1.1 upstream')
   t.not(a.headers.connection, 'close', 'no "Connection: close" (proxy_set_header Connection "")')
-  t.equal(a.remotePort, b.remotePort, 'the second request reused the upstream connection (keepalive)')
+  // The price of resolving the replicas at request time on nginx 1.22 (deploy/nginx.conf): no keepalive pool.
+  t.not(a.remotePort, b.remotePort, 'each request opens its own connection to the replica')
   t.equal(a.headers['x-forwarded-for'], '127.0.0.1', 'X-Forwarded-For is the real client address, the spoofed one dropped')
   t.equal(a.headers['x-real-ip'], '127.0.0.1')
   t.equal(a.headers['x-forwarded-proto'], 'http')
@@ -137,7 +140,7 @@ t.test('/metrics and Grafana answer internal addresses only; /health is open', a
   if (requireBinary(t, 'nginx') === undefined) return
   const { origin } = await startStack(t)
   const grafana = await startRecorder(t)
-  const nginx = await startNginx(t, { upstreams: { ...replicaTargets(origin), [GRAFANA]: new URL(grafana.origin).host } })
+  const nginx = await startNginx(t, { services: { ...replicaAddresses(origin), [GRAFANA]: [new URL(grafana.origin).host] } })
 
   const internal = await rawRequest(nginx.origin, '/metrics')
   t.equal(internal.status, 200, '127.0.0.1 may read /metrics')
@@ -178,7 +181,7 @@ t.test('/metrics and Grafana answer internal addresses only; /health is open', a
 t.test('bodies up to BODY_LIMIT pass nginx; larger ones get nginx\'s 413 in the OpenAI envelope', async t => {
   if (requireBinary(t, 'nginx') === undefined) return
   const { origin, sim } = await startStack(t)
-  const nginx = await startNginx(t, { upstreams: replicaTargets(origin) })
+  const nginx = await startNginx(t, { services: replicaAddresses(origin) })
   const limit = 10 * 1024 * 1024 // BODY_LIMIT's default and client_max_body_size 10m
   const sized = (bytes: number) => {
     const head = '{"model":"qwen-plus","sim":{"reply":"ok"},"messages":[{"role":"user","content":"'
@@ -194,30 +197,71 @@ t.test('bodies up to BODY_LIMIT pass nginx; larger ones get nginx\'s 413 in the 
   t.match(JSON.parse(over.body), { error: { type: 'invalid_request_error', code: 'request_too_large' } })
 })
 
-t.test('requests are spread over both replicas, and keep succeeding when one goes away', async t => {
+/** A gateway in front of the simulator on a chosen loopback address and port: replicas share a port, as in compose. */
+async function replicaOn (t: Test, host: string, port: number) {
+  const sim = await startSimulator()
+  t.after(() => sim.close())
+  const gateway = await build(t, { DASHSCOPE_BASE_URL: sim.url })
+  await gateway.listen({ host, port })
+  return { sim, gateway, origin: `http://${host}:${port}` }
+}
+
+t.test('requests are spread over every address of the replica name, and keep succeeding when one goes away', async t => {
   if (requireBinary(t, 'nginx') === undefined) return
-  const one = await startStack(t)
-  const two = await startStack(t)
-  const nginx = await startNginx(t, { upstreams: replicaTargets(one.origin, two.origin) })
+  const port = await freePort()
+  const one = await replicaOn(t, '127.0.0.2', port)
+  const two = await replicaOn(t, '127.0.0.3', port)
+  const nginx = await startNginx(t, { services: replicaAddresses(one.origin, two.origin) })
   const send = async () => {
     const res = await postJson(`${nginx.origin}/v1/chat/completions`, chat('hi'))
     await res.text()
     return res.status
   }
   const before: number[] = []
-  for (let i = 0; i < 6; i++) before.push(await send())
-  t.same(before, [200, 200, 200, 200, 200, 200])
+  for (let i = 0; i < 12; i++) before.push(await send())
+  t.same(before, Array(12).fill(200))
+  // nginx starts from a random address of the answer: both are used (all 12 on one has a chance of 1 in 2048).
   t.ok(one.sim.requests.length >= 1 && two.sim.requests.length >= 1, `both replicas served (${one.sim.requests.length} and ${two.sim.requests.length})`)
 
   await one.gateway.close()
   const after: number[] = []
-  for (let i = 0; i < 6; i++) after.push(await send())
-  t.same(after, [200, 200, 200, 200, 200, 200], 'every request succeeded on the remaining replica')
+  for (let i = 0; i < 12; i++) after.push(await send())
+  t.same(after, Array(12).fill(200), 'every request succeeded on the remaining replica')
+  const retried = nginx.accessLog().filter(entry => entry.upstream_addr === `${new URL(one.origin).host}, ${new URL(two.origin).host}`)
+  t.ok(retried.length >= 1, `nginx tried the closed replica and moved on (${retried.length} request(s) retried)`)
+  t.ok(retried.every(entry => entry.status === 200 && /^502, 200$/.test(entry.upstream_status)), 'a refused connection shows as 502, then the other replica\'s 200')
+})
+
+t.test('a replica name that does not resolve is nginx\'s 502 in the envelope, and nginx still runs', async t => {
+  if (requireBinary(t, 'nginx') === undefined) return
+  const { origin } = await startStack(t)
+  const nginx = await startNginx(t, { services: replicaAddresses(origin) })
+  nginx.dns.answer(REPLICA_ALIAS.split(':')[0], [])
+  // nginx caches the previous answer for 2 s (valid=2s); until then this name still resolves.
+  let res = await rawRequest(nginx.origin, '/v1/models')
+  const deadline = performance.now() + 6_000
+  while (res.status === 200 && performance.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 250))
+    res = await rawRequest(nginx.origin, '/v1/models')
+  }
+  t.equal(res.status, 502, 'no address: 502')
+  t.match(JSON.parse(res.body), { error: { type: 'server_error', code: 'gateway_unavailable' } })
+  t.equal(res.headers['x-gateway-error-source'], 'proxy')
+  t.match(nginx.output(), /gateway-replicas could not be resolved/, 'nginx says why in its error log')
+  nginx.dns.answer(REPLICA_ALIAS.split(':')[0], ['127.0.0.1'])
+  const back = await rawRequest(nginx.origin, '/v1/models')
+  const until = performance.now() + 6_000
+  let status = back.status
+  while (status !== 200 && performance.now() < until) {
+    await new Promise(resolve => setTimeout(resolve, 250))
+    status = (await rawRequest(nginx.origin, '/v1/models')).status
+  }
+  t.equal(status, 200, 'once the name resolves again, requests pass without restarting nginx')
 })
 
 t.test('nginx answers 502 in the OpenAI envelope when no replica is reachable', async t => {
   if (requireBinary(t, 'nginx') === undefined) return
-  const nginx = await startNginx(t, { upstreams: replicaTargets(`http://127.0.0.1:${await freePort()}`) })
+  const nginx = await startNginx(t, { services: replicaAddresses(`http://127.0.0.1:${await freePort()}`) })
   const res = await rawRequest(nginx.origin, '/v1/models')
   t.equal(res.status, 502)
   t.match(res.headers['content-type'], /^application\/json/)

@@ -5,6 +5,7 @@ import { createConnection, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { startDns, type DnsServer } from './dns.ts'
 
 // Real nginx, Prometheus (with promtool) and Redis for the integration tests: Debian's binaries, installed by
 // .ci/run. Each server runs on a free loopback port with its own temporary config and data folder, and is
@@ -26,8 +27,10 @@ export type BinaryName = 'nginx' | 'prometheus' | 'promtool' | 'redis-server'
 export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
 export const DEPLOY = join(ROOT, 'deploy')
 
-/** The compose services nginx and Prometheus address, as deploy/ spells them. */
+/** The compose services Prometheus scrapes one by one, as deploy/prometheus spells them. */
 export const REPLICAS = ['gateway-1:3000', 'gateway-2:3000'] as const
+/** The network alias every replica carries: nginx resolves it at request time to all of them (deploy/nginx.conf). */
+export const REPLICA_ALIAS = 'gateway-replicas:3000'
 export const GRAFANA = 'grafana:3000'
 
 const PACKAGES: Record<BinaryName, string> = {
@@ -262,8 +265,13 @@ export interface NginxRenderOptions {
   /** Folder for the pid file and temp paths. */
   dir: string
   listenPort: number
-  /** Compose host:port (gateway-1:3000, gateway-2:3000, grafana:3000) to 127.0.0.1:port. */
-  upstreams: Record<string, string>
+  /** host:port of the DNS server nginx asks, in place of Docker's embedded one (127.0.0.11). */
+  resolver: string
+  /**
+   * Compose host:port as nginx.conf spells it (gateway-replicas:3000, grafana:3000) to the port the test's servers
+   * listen on. The name stays: nginx resolves it at request time, and the test's DNS server answers it.
+   */
+  ports: Record<string, number>
   /** Replaces every proxy_read_timeout (e.g. '1s' for the heartbeat test). */
   proxyReadTimeout?: string
 }
@@ -279,10 +287,12 @@ const withoutComments = (text: string) => text.replace(/^\s*#.*$/gm, '')
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
+const COMPOSE_HOST = /\b(gateway-[\w-]+|grafana|prometheus|redis):\d+/g
+
 /**
- * deploy/nginx.conf for loopback, by text substitution: the listen port, the compose host names, and what only
- * root may do in a container (user, pid file, log files, Debian's compiled-in temp folders). The rest is the
- * shipped file.
+ * deploy/nginx.conf for loopback, by text substitution: the listen port, the resolver, the ports of the compose
+ * names, and what only root may do in a container (user, pid file, log files, Debian's compiled-in temp folders).
+ * The rest is the shipped file.
  */
 export function renderNginxConf (source: string, options: NginxRenderOptions): string {
   const { dir } = options
@@ -293,8 +303,12 @@ export function renderNginxConf (source: string, options: NginxRenderOptions): s
   text = substitute(text, /^error_log\s+\S+/m, `error_log ${dir}/error.log`, 'the error_log directive', 1, 1)
   text = substitute(text, /(\baccess_log\s+)\/dev\/stdout/, `$1${dir}/access.log`, 'access_log /dev/stdout', 1, 1)
   text = substitute(text, /^(\s*)listen\s+80;/m, `$1listen 127.0.0.1:${options.listenPort};`, '"listen 80;"', 1, 1)
-  for (const [host, target] of Object.entries(options.upstreams)) {
-    text = substitute(text, new RegExp(`(server\\s+)${escapeRegExp(host)}(?=[\\s;])`), `$1${target}`, `server ${host}`)
+  text = substitute(text, /^(\s*resolver\s+)127\.0\.0\.11(?=[\s;])/m, `$1${options.resolver}`, 'resolver 127.0.0.11 (Docker\'s DNS)', 1, 1)
+  const rendered = new Set<string>()
+  for (const [hostPort, port] of Object.entries(options.ports)) {
+    const host = hostPort.split(':')[0]
+    text = substitute(text, new RegExp(`\\b${escapeRegExp(hostPort)}(?=[\\s;])`), `${host}:${port}`, hostPort)
+    rendered.add(`${host}:${port}`)
   }
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
     .map(kind => `  ${kind}_temp_path ${dir}/${kind}_temp;`).join('\n')
@@ -302,8 +316,8 @@ export function renderNginxConf (source: string, options: NginxRenderOptions): s
   if (options.proxyReadTimeout !== undefined) {
     text = substitute(text, /proxy_read_timeout\s+[^;]+;/, `proxy_read_timeout ${options.proxyReadTimeout};`, 'proxy_read_timeout')
   }
-  const leftover = withoutComments(text).match(/\b(gateway-\d+|grafana|prometheus|redis):\d+/)
-  if (leftover) throw new Error(`rendering: ${leftover[0]} still in nginx.conf; give it a loopback target`)
+  const leftover = [...withoutComments(text).matchAll(COMPOSE_HOST)].find(match => !rendered.has(match[0]))
+  if (leftover) throw new Error(`rendering: ${leftover[0]} still in nginx.conf; give it a test port`)
   return text
 }
 
@@ -311,6 +325,10 @@ export interface Nginx {
   origin: string
   port: number
   dir: string
+  /** The master process. */
+  pid: number
+  /** The DNS server nginx asks: change its answers to move traffic. */
+  dns: DnsServer
   /** The error log and anything nginx wrote on stderr. */
   output (): string
   /** The access log's lines, parsed (JSON: the shipped log_format). */
@@ -326,14 +344,35 @@ export async function checkNginxConf (config: string, dir: string): Promise<Tool
 }
 
 /**
- * Starts nginx with deploy/nginx.conf rendered for loopback. By default gateway-1 and gateway-2 both point at
- * the given replicas (one origin serves both), and grafana at a port nothing listens on.
+ * Splits each compose name's loopback targets (["127.0.0.2:4000", "127.0.0.3:4000"]) into the DNS answer (the
+ * addresses) and the port nginx.conf gets. The targets of one name share a port, as compose's replicas do.
  */
-export async function startNginx (t: Teardown, options: { upstreams: Record<string, string>, proxyReadTimeout?: string, source?: string }): Promise<Nginx> {
+function dnsRecords (services: Record<string, string[]>): { records: Record<string, string[]>, ports: Record<string, number> } {
+  const records: Record<string, string[]> = {}
+  const ports: Record<string, number> = {}
+  for (const [hostPort, targets] of Object.entries(services)) {
+    const urls = targets.map(target => new URL(`http://${target}`))
+    const distinct = new Set(urls.map(url => url.port))
+    if (distinct.size !== 1) throw new Error(`${hostPort}: one name resolves to addresses, not ports; give ${targets.join(', ')} one port`)
+    records[hostPort.split(':')[0]] = urls.map(url => url.hostname)
+    ports[hostPort] = Number(urls[0].port)
+  }
+  return { records, ports }
+}
+
+/**
+ * Starts nginx with deploy/nginx.conf rendered for loopback, and a DNS server that answers its names. services maps
+ * compose host:port (REPLICA_ALIAS, GRAFANA) to loopback targets sharing one port; Grafana defaults to a port nothing
+ * listens on.
+ */
+export async function startNginx (t: Teardown, options: { services: Record<string, string[]>, proxyReadTimeout?: string, source?: string }): Promise<Nginx> {
   const dir = await tempDir(t, 'nginx')
   const port = await freePort()
-  const upstreams = { [GRAFANA]: `127.0.0.1:${await freePort()}`, ...options.upstreams }
-  const config = renderNginxConf(options.source ?? await readDeploy('nginx.conf'), { dir, listenPort: port, upstreams, proxyReadTimeout: options.proxyReadTimeout })
+  const { records, ports } = dnsRecords({ [GRAFANA]: [`127.0.0.1:${await freePort()}`], ...options.services })
+  const dns = await startDns(t, records)
+  const config = renderNginxConf(options.source ?? await readDeploy('nginx.conf'), {
+    dir, listenPort: port, resolver: dns.address, ports, proxyReadTimeout: options.proxyReadTimeout
+  })
   const file = join(dir, 'nginx.conf')
   await writeFile(file, config)
   const readLog = (name: string) => {
@@ -349,13 +388,20 @@ export async function startNginx (t: Teardown, options: { upstreams: Record<stri
     origin: `http://127.0.0.1:${port}`,
     port,
     dir,
+    pid: server.pid,
+    dns,
     output: server.output,
     accessLog: () => readLog('access.log').split('\n').filter(Boolean).map(line => JSON.parse(line)),
     stop: server.stop
   }
 }
 
-/** Loopback targets for both compose replicas: one origin for both, or one each. */
+/** nginx's replica name resolving to the given origins (one or more addresses on one port). */
+export function replicaAddresses (...origins: string[]): Record<string, string[]> {
+  return { [REPLICA_ALIAS]: origins.map(origin => new URL(origin).host) }
+}
+
+/** Prometheus' targets: gateway-1 and gateway-2 to the given origins (one for both, or one each). */
 export function replicaTargets (...origins: string[]): Record<string, string> {
   const hosts = origins.map(origin => new URL(origin).host)
   return Object.fromEntries(REPLICAS.map((replica, i) => [replica, hosts[i % hosts.length]]))
