@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The gateway: Node.js 24 runs the TypeScript sources directly (type stripping), so there is no build step.
-# Production dependencies only, a non-root user, a HEALTHCHECK on /health. docker-compose.yml runs two replicas.
+# Production dependencies only, a non-root user, a HEALTHCHECK on /health/ready. docker-compose.yml runs two replicas.
 ARG NODE_IMAGE=node:24-slim
 
 FROM ${NODE_IMAGE} AS deps
@@ -27,9 +27,11 @@ COPY plugins ./plugins
 COPY routes ./routes
 USER node
 EXPOSE 3000
-# /health never calls the upstream; 2 s is plenty. Node's fetch, because the slim image has no curl or wget.
+# Healthy = ready to take traffic: /health/ready answers 200 when every upstream has a usable key and Redis (when
+# REDIS_URL is set) answers, 503 otherwise. It answers from memory, never calling the upstream; 2 s is plenty.
+# Node's fetch, because the slim image has no curl or wget.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health', { signal: AbortSignal.timeout(2000) }).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/ready', { signal: AbortSignal.timeout(2000) }).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Node is PID 1 unless the container runs with an init (compose: init: true); the gateway handles SIGTERM itself
 # and lets streams finish for SHUTDOWN_GRACE_MS.
 STOPSIGNAL SIGTERM

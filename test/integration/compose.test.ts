@@ -1,11 +1,14 @@
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { builtinModules } from 'node:module'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { parse } from 'yaml'
 import { loadConfig } from '../../src/config.ts'
+import { postJson, startStack, user } from '../helper.ts'
 import { composeAvailable, interpolate, loadCompose, type Compose, type Service } from './compose.ts'
-import { DEPLOY, ROOT } from './servers.ts'
+import { DEPLOY, ROOT, freePort } from './servers.ts'
 
 // docker-compose.yml, the Dockerfile, .dockerignore and .env.example, checked without a Docker engine: the
 // compose model (docker compose config where the plugin exists, a YAML parse otherwise) against the files in
@@ -27,15 +30,35 @@ function envFile (text: string): Array<[string, string]> {
 const exampleEnv = envFile(read('.env.example'))
 const exampleValues = Object.fromEntries(exampleEnv)
 // The example as a user fills it in: what docker compose would read from .env.
-const filledIn = { ...exampleValues, DASHSCOPE_API_KEY: 'sk-test', GRAFANA_ADMIN_PASSWORD: 'a-long-password' }
+const filledIn = { ...exampleValues, DASHSCOPE_API_KEY: 'sk-test', GATEWAY_API_KEYS: 'client-key-1,client-key-2', GRAFANA_ADMIN_PASSWORD: 'a-long-password' }
 
 const replicasOf = (compose: Compose) => Object.values(compose.services).filter(service => /^gateway-\d+$/.test(service.name))
 const mountAt = (service: Service, target: string) => service.volumes.find(volume => volume.target === target)
 
-/** Server entries of an nginx upstream block. */
-function upstreamServers (nginx: string, name: string): string[] {
-  const block = nginx.match(new RegExp(`upstream\\s+${name}\\s*\\{([^}]*)\\}`))?.[1] ?? ''
-  return [...block.matchAll(/^\s*server\s+([^\s;]+)/gm)].map(match => match[1])
+const withoutComments = (text: string) => text.replace(/^\s*#.*$/gm, '')
+
+/** The host:port an nginx variable is set to (`set $replicas gateway-replicas:3000;`). */
+function nginxVariable (nginx: string, name: string): string | undefined {
+  return withoutComments(nginx).match(new RegExp(`^\\s*set\\s+\\$${name}\\s+([^\\s;]+);`, 'm'))?.[1]
+}
+
+/** What each location proxies to: the location's argument and its proxy_pass target. */
+function proxyPasses (nginx: string): Array<{ location: string, target: string }> {
+  const passes: Array<{ location: string, target: string }> = []
+  for (const match of withoutComments(nginx).matchAll(/location\s+([^{]+?)\s*\{([^}]*)\}/g)) {
+    const target = match[2].match(/proxy_pass\s+([^;]+);/)?.[1]
+    if (target) passes.push({ location: match[1], target })
+  }
+  return passes
+}
+
+/** The node -e command of a healthcheck or HEALTHCHECK instruction, run here against a live server. */
+async function runHealthcheck (test: string[], env: Record<string, string>): Promise<number | null> {
+  const [kind, command, flag, script] = test
+  if (kind !== 'CMD' || command !== 'node' || flag !== '-e') throw new Error(`not a node -e healthcheck: ${JSON.stringify(test)}`)
+  const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, ...env }, stdio: 'ignore', timeout: 10_000 })
+  const [code] = await once(child, 'exit')
+  return code as number | null
 }
 
 t.test('docker-compose.yml parses and wires the deployment together', async t => {
@@ -54,7 +77,13 @@ t.test('docker-compose.yml parses and wires the deployment together', async t =>
     t.equal(replica.environment.REDIS_URL, 'redis://redis:6379', `${replica.name} shares state through the redis service`)
     t.equal(replica.dependsOn.redis, 'service_healthy', `${replica.name} waits for Redis`)
     t.ok(replica.envFiles.some(file => file.path === join(ROOT, '.env') && !file.required), `${replica.name} reads .env when present`)
-    t.same(loadConfig({ ...filledIn, ...replica.environment }).PORT, 3000, `${replica.name}'s environment is a valid gateway configuration`)
+    t.equal(replica.environment.GATEWAY_API_KEYS, filledIn.GATEWAY_API_KEYS, `${replica.name} gets the client keys from GATEWAY_API_KEYS`)
+    const config = loadConfig({ ...filledIn, ...replica.environment })
+    t.equal(config.PORT, 3000, `${replica.name}'s environment is a valid gateway configuration`)
+    t.equal(config.HOST, '0.0.0.0', `${replica.name} listens on every interface of its container`)
+    t.equal(config.topology.clients.length, 2, `${replica.name} requires client keys`)
+    const healthcheck = ([] as string[]).concat(replica.healthcheck?.test ?? [])
+    t.match(healthcheck.join(' '), /\/health\/ready\b/, `${replica.name} is healthy when /health/ready says so`)
   }
   t.same(replicas[0].raw.image, replicas[1].raw.image, 'both replicas run the same image')
 
@@ -80,10 +109,25 @@ t.test('docker-compose.yml parses and wires the deployment together', async t =>
   t.equal(nginxConf?.source, join(DEPLOY, 'nginx.conf'), 'nginx runs deploy/nginx.conf')
   const conf = readFileSync(join(DEPLOY, 'nginx.conf'), 'utf8')
   const replicaAddresses = replicas.map(replica => `${replica.name}:${replica.environment.PORT}`).sort()
-  t.same(upstreamServers(conf, 'qwen_gateway').sort(), replicaAddresses, 'nginx\'s upstream lists every replica')
+  // nginx resolves one name, which every replica carries as a network alias, at request time (no upstream block:
+  // its servers would be resolved once, at start).
+  t.notMatch(withoutComments(conf), /^\s*upstream\s/m, 'no upstream block: nothing is resolved only at start')
+  t.match(withoutComments(conf), /^\s*resolver\s+127\.0\.0\.11\s+valid=\d+s\b/m, 'nginx asks Docker\'s embedded DNS, and again after a few seconds')
+  const [alias, aliasPort] = (nginxVariable(conf, 'replicas') ?? '').split(':')
+  for (const replica of replicas) {
+    const aliases = replica.raw.networks?.default?.aliases ?? []
+    t.ok(aliases.includes(alias), `${replica.name} carries the network alias ${alias} that nginx resolves`)
+    t.equal(aliasPort, replica.environment.PORT, `nginx reaches ${replica.name} on its port`)
+  }
+  const others = Object.values(compose.services).filter(service => !replicas.includes(service))
+  t.same(others.filter(service => (service.raw.networks?.default?.aliases ?? []).includes(alias)).map(service => service.name), [], 'no other service carries the alias')
+  const passes = proxyPasses(conf)
+  t.same(passes.filter(pass => !pass.location.startsWith('/grafana/')).map(pass => pass.target), ['http://$replicas', 'http://$replicas', 'http://$replicas'],
+    'the API, /health and /metrics go to the replicas through the variable')
   t.match(conf, new RegExp(`listen\\s+${nginx.ports[0].target};`), 'nginx listens on the published target port')
   for (const replica of replicas) t.equal(nginx.dependsOn[replica.name], 'service_healthy', `nginx waits for ${replica.name} to be healthy`)
-  t.ok(nginx.healthcheck?.test, 'nginx has a healthcheck')
+  const nginxCheck = ([] as string[]).concat(nginx.healthcheck?.test ?? [])
+  t.match(nginxCheck.join(' '), /http:\/\/127\.0\.0\.1\/health\b/, 'nginx\'s healthcheck asks /health through itself')
 
   // Prometheus scrapes every replica directly.
   const prometheus = compose.services.prometheus
@@ -115,7 +159,8 @@ t.test('docker-compose.yml parses and wires the deployment together', async t =>
   t.equal(grafana.environment.GF_SERVER_SERVE_FROM_SUB_PATH, 'true')
   t.match(grafana.environment.GF_SERVER_ROOT_URL, /\/grafana\/$/, 'Grafana lives under /grafana/, where nginx serves it')
   t.match(conf, /location \/grafana\/ \{/)
-  t.same(upstreamServers(conf, 'grafana_ui'), ['grafana:3000'], 'nginx reaches Grafana on its default port')
+  t.equal(nginxVariable(conf, 'grafana'), 'grafana:3000', 'nginx reaches Grafana by its service name on its default port')
+  t.same(passes.filter(pass => pass.location.startsWith('/grafana/')).map(pass => pass.target), ['http://$grafana', 'http://$grafana'])
   t.equal(grafana.environment.GF_SECURITY_ADMIN_PASSWORD, 'a-long-password', 'the admin password comes from GRAFANA_ADMIN_PASSWORD')
 
   // Redis.
@@ -123,11 +168,23 @@ t.test('docker-compose.yml parses and wires the deployment together', async t =>
   t.same(compose.services.redis.ports, [], 'Redis is not published')
 })
 
-t.test('docker compose refuses to start without a Grafana admin password, and every variable it uses is in .env.example', async t => {
+t.test('docker compose refuses to start without client keys or a Grafana admin password, and every variable it uses is in .env.example', async t => {
   const compose = loadCompose(filledIn, { useDocker: false })
   t.same(compose.variables.filter(name => !(name in exampleValues)), [], `the compose variables (${compose.variables.join(', ')}) are documented`)
-  t.throws(() => loadCompose({ ...exampleValues }, { useDocker: false }), /required variable GRAFANA_ADMIN_PASSWORD is missing a value: set GRAFANA_ADMIN_PASSWORD in \.env/)
-  if (composeAvailable()) t.throws(() => loadCompose({ ...exampleValues, GRAFANA_ADMIN_PASSWORD: '' }, { useDocker: true }), /GRAFANA_ADMIN_PASSWORD/)
+  const withKeys = { ...exampleValues, GATEWAY_API_KEYS: 'client-key-1' }
+  const withPassword = { ...exampleValues, GRAFANA_ADMIN_PASSWORD: 'a-long-password' }
+  t.throws(() => loadCompose(withKeys, { useDocker: false }), /required variable GRAFANA_ADMIN_PASSWORD is missing a value: set GRAFANA_ADMIN_PASSWORD in \.env/)
+  t.throws(() => loadCompose(withPassword, { useDocker: false }), /required variable GATEWAY_API_KEYS is missing a value: set GATEWAY_API_KEYS in \.env/)
+  t.throws(() => loadCompose({ ...withPassword, GATEWAY_API_KEYS: '' }, { useDocker: false }), /GATEWAY_API_KEYS/, 'an empty value counts as missing')
+  t.throws(() => loadCompose({ ...withPassword, GATEWAY_API_KEYS: undefined }, { useDocker: false }), /GATEWAY_API_KEYS/, 'and so does an unset one')
+  if (composeAvailable()) {
+    t.throws(() => loadCompose({ ...withKeys, GRAFANA_ADMIN_PASSWORD: '' }, { useDocker: true }), /GRAFANA_ADMIN_PASSWORD/)
+    t.throws(() => loadCompose({ ...withPassword, GATEWAY_API_KEYS: '' }, { useDocker: true }), /GATEWAY_API_KEYS/)
+  }
+  // Had compose let the replicas start without keys, the gateway would have refused to, with one line saying why.
+  const replica = loadCompose(filledIn, { useDocker: false }).services['gateway-1']
+  t.throws(() => loadConfig({ ...withPassword, ...replica.environment, GATEWAY_API_KEYS: '' }),
+    { message: 'Invalid configuration: HOST="0.0.0.0" would open the gateway to the network without client keys; set GATEWAY_API_KEYS, or GATEWAY_ALLOW_OPEN=true to run an open gateway on purpose' })
   const dollar = '$'
   t.equal(interpolate(`${dollar}{REDIS_URL:-redis://redis:6379}`, { REDIS_URL: '' }), 'redis://redis:6379', 'an empty REDIS_URL in .env means the compose Redis')
   t.equal(interpolate(`${dollar}{NGINX_PORT:-8080}:80`, { NGINX_PORT: '9000' }), '9000:80')
@@ -194,7 +251,7 @@ t.test('the Dockerfile builds a small, non-root production image that runs node 
   const user = final.lines.filter(line => line.startsWith('USER ')).at(-1)?.split(/\s+/)[1]
   t.ok(user && user !== 'root' && user !== '0', `runs as ${user}, not root`)
   const healthcheck = final.lines.find(line => line.startsWith('HEALTHCHECK '))
-  t.match(healthcheck, /\/health\b/, 'HEALTHCHECK on /health')
+  t.match(healthcheck, /\/health\/ready\b/, 'HEALTHCHECK on /health/ready')
   t.match(healthcheck, /--timeout=\d+s/, 'with a timeout')
   const cmd = final.lines.find(line => line.startsWith('CMD '))
   t.same(JSON.parse(cmd!.slice(4)), ['node', 'src/server.ts'], 'CMD ["node", "src/server.ts"], exec form (signals reach Node)')
@@ -206,6 +263,34 @@ t.test('the Dockerfile builds a small, non-root production image that runs node 
   t.same(sources.filter(source => dockerignored(ignore, source)), [], '.dockerignore keeps every COPY source in the build context')
   for (const secret of ['.env', '.env.local', 'node_modules', '.git', 'test', '.tap', 'coverage']) {
     t.ok(dockerignored(ignore, secret), `.dockerignore keeps ${secret} out of the build context`)
+  }
+})
+
+/** The Dockerfile's HEALTHCHECK command, as compose's exec form: ["CMD", "node", "-e", "..."]. */
+function dockerfileHealthcheck (): string[] {
+  const final = dockerfileStages(read('Dockerfile')).stages.at(-1)!
+  const line = final.lines.find(line => line.startsWith('HEALTHCHECK '))!
+  return ['CMD', ...JSON.parse(line.slice(line.indexOf(' CMD ') + 5))]
+}
+
+t.test('the healthchecks pass on a ready gateway, and fail on one that is not ready or not there', async t => {
+  const checks = { Dockerfile: dockerfileHealthcheck(), 'docker-compose.yml': ([] as string[]).concat(loadCompose(filledIn, { useDocker: false }).services['gateway-1'].healthcheck?.test ?? []) }
+  const portOf = (origin: string) => new URL(origin).port
+  const ready = portOf((await startStack(t)).origin)
+  // The upstream refuses this gateway's only key: after the first refusal it has no usable key, and is not ready.
+  const refused = await startStack(t, { sim: { apiKeys: ['sk-right'] }, env: { DASHSCOPE_API_KEY: 'sk-wrong' } })
+  const answer = await postJson(`${refused.baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('hi') })
+  t.equal(answer.status, 401, 'the upstream refused the key')
+  await answer.text()
+  const notReady = portOf(refused.origin)
+  const readiness = await fetch(`${refused.origin}/health/ready`)
+  t.equal(readiness.status, 503, 'that gateway answers /health/ready with 503')
+  await readiness.text()
+  const nothing = String(await freePort())
+  for (const [where, test] of Object.entries(checks)) {
+    t.equal(await runHealthcheck(test, { PORT: ready }), 0, `${where}: healthy when /health/ready answers 200`)
+    t.equal(await runHealthcheck(test, { PORT: notReady }), 1, `${where}: unhealthy when it answers 503`)
+    t.equal(await runHealthcheck(test, { PORT: nothing }), 1, `${where}: unhealthy when nothing listens`)
   }
 })
 
