@@ -9,12 +9,20 @@ import type { Dispatcher } from 'undici'
 // is piped up and the response body piped back; status, content-type (and content-length when the upstream
 // sent one) are copied. Started by bench/run.ts over IPC, or alone:
 //   BARE_PROXY_UPSTREAM=http://127.0.0.1:8787 BARE_PROXY_PORT=3001 node bench/bare-proxy.ts
+// BARE_PROXY_CONNECTIONS caps the upstream connections like the gateway's UPSTREAM_CONNECTIONS: 0 (the default,
+// as the gateway's) for no cap, one connection per request in flight; 1..65536 a cap, beyond which requests
+// wait for a free connection.
 
 const upstream = process.env.BARE_PROXY_UPSTREAM ?? 'http://127.0.0.1:8787'
 const port = Number(process.env.BARE_PROXY_PORT ?? 0)
-const connections = Number(process.env.BARE_PROXY_CONNECTIONS ?? 256)
+const connections = Number(process.env.BARE_PROXY_CONNECTIONS ?? 0)
+if (!Number.isInteger(connections) || connections < 0 || connections > 65_536) {
+  console.error(`BARE_PROXY_CONNECTIONS: expected an integer from 0 (no limit) to 65536, got ${process.env.BARE_PROXY_CONNECTIONS}`)
+  process.exit(2)
+}
 
-const pool = new Pool(upstream, { connections, keepAliveTimeout: 30_000 })
+// undici: `connections: null` is no cap.
+const pool = new Pool(upstream, { connections: connections === 0 ? null : connections, keepAliveTimeout: 30_000 })
 
 function handle (req: IncomingMessage, res: ServerResponse): void {
   const headers: Record<string, string> = { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' }

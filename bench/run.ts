@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { machine, machineMarkdown } from './lib/machine.ts'
 import type { Machine } from './lib/machine.ts'
-import { killAll, REPO_ROOT, rssKb, startBareProxy, startGateway, startSimulatorProcess } from './lib/processes.ts'
+import { ensureOpenFiles, killAll, REPO_ROOT, rssKb, startBareProxy, startGateway, startSimulatorProcess, usePinning } from './lib/processes.ts'
 import type { Target } from './lib/processes.ts'
 import { firstByteLoop, runLoad, warmUp } from './lib/load.ts'
 import type { FirstByteResult, LoadRun, Request, WorkloadName } from './lib/load.ts'
@@ -12,6 +12,9 @@ import { soak, streamBurst } from './lib/memory.ts'
 import type { BurstResult, SoakResult } from './lib/memory.ts'
 import { profileMarkdown, summariseProfile } from './lib/profile.ts'
 import type { ProfileSummary } from './lib/profile.ts'
+import { concurrentStreams, oneStreamSeconds } from './lib/concurrency.ts'
+import type { ConcurrencyRun } from './lib/concurrency.ts'
+import { affinityOf, applyPinning } from './lib/pinning.ts'
 import { fmt, fmtRatio, median, ratio } from './lib/stats.ts'
 
 // `npm run bench` (node bench/run.ts): the gateway against a bare proxy (the floor) and the simulator itself,
@@ -19,10 +22,12 @@ import { fmt, fmtRatio, median, ratio } from './lib/stats.ts'
 
 const HELP = `Usage: node bench/run.ts [options]
 
-Phases (default: --throughput alone; --memory and --profile run only what they name unless --throughput is given too)
+Phases (default: --throughput alone; --memory, --profile and --concurrency run only what they name unless --throughput is given too)
   --throughput              load at each --connections, JSON and streamed, first streamed byte; gateway vs floor vs simulator
   --memory                  --streams concurrent slow streams through the gateway, RSS during and after, then a soak
   --profile                 the gateway under load with node --cpu-prof; top self-time functions
+  --concurrency             --concurrency-streams streams started at once: wall time and per-stream completion through the
+                            gateway (defaults), the gateway with UPSTREAM_CONNECTIONS=--concurrency-cap, and the floor (no cap)
 
 Throughput options
   --duration <s>            seconds per measured run (default 10)
@@ -41,9 +46,20 @@ Memory options
   --bursts <n>              how many times to open the streams (default 2)
   --soak-minutes <m>        steady load afterwards, RSS every 10 s (default 10, at most 120; 0 skips it)
 
+Concurrency options (one stream lasts about --concurrency-tokens × --concurrency-interval-ms; default about 5 s)
+  --concurrency-streams <n>       streams started at once (default 1000)
+  --concurrency-tokens <n>        chunks per stream (default 100)
+  --concurrency-interval-ms <ms>  delay between them (default 50)
+  --concurrency-cap <n>           UPSTREAM_CONNECTIONS of the capped gateway, to show the queue (default 256, the old
+                                  default; 0 leaves that gateway out). Uses --warmup and --rounds.
+
 Profile options
   --profile-workload <w>    stream, json or both (default stream); uses --duration and --connections' largest value
   --profile-floor           also profile the bare proxy under the same load, for comparison
+
+CPU pinning
+  --no-pin                  do not pin; by default, with taskset and 2+ CPUs, the target under test (gateway or floor)
+                            runs on the first CPU and the simulator and the load generator (this process) on the others
 
 Output
   --out <dir>               results directory (default bench/results): latest.md/.json plus one file per phase
@@ -73,12 +89,19 @@ const { values: opts } = parseArgs({
     'soak-minutes': { type: 'string' },
     'profile-workload': { type: 'string', default: 'stream' },
     'profile-floor': { type: 'boolean', default: false },
+    concurrency: { type: 'boolean', default: false },
+    'concurrency-streams': { type: 'string', default: '1000' },
+    'concurrency-tokens': { type: 'string', default: '100' },
+    'concurrency-interval-ms': { type: 'string', default: '50' },
+    'concurrency-cap': { type: 'string', default: '256' },
+    pin: { type: 'boolean', default: true },
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results') },
     'log-file': { type: 'string' },
     'gateway-node-args': { type: 'string', default: '' },
     help: { type: 'boolean', default: false }
   },
-  strict: true
+  strict: true,
+  allowNegative: true
 })
 
 if (opts.help) {
@@ -109,6 +132,10 @@ const settings = {
   memoryIntervalMs: int('memory-interval-ms', opts['memory-interval-ms'], 50, 0, 10_000),
   bursts: int('bursts', opts.bursts, 2, 1, 20),
   soakMinutes: int('soak-minutes', opts['soak-minutes'], quick ? 1 : 10, 0, 120),
+  concurrencyStreams: int('concurrency-streams', opts['concurrency-streams'], 1000, 1, 20_000),
+  concurrencyTokens: int('concurrency-tokens', opts['concurrency-tokens'], 100, 1, 10_000),
+  concurrencyIntervalMs: int('concurrency-interval-ms', opts['concurrency-interval-ms'], 50, 0, 10_000),
+  concurrencyCap: int('concurrency-cap', opts['concurrency-cap'], 256, 0, 65_536),
   profileWorkloads: (opts['profile-workload'] === 'both' ? ['stream', 'json'] : [opts['profile-workload']]) as WorkloadName[],
   out: resolve(opts.out),
   logFile: opts['log-file'] === undefined ? undefined : resolve(opts['log-file']),
@@ -119,12 +146,19 @@ if (settings.profileWorkloads.some(w => w !== 'stream' && w !== 'json')) {
   process.exit(2)
 }
 const phases = {
-  throughput: opts.throughput || (!opts.memory && !opts.profile),
+  throughput: opts.throughput || (!opts.memory && !opts.profile && !opts.concurrency),
   memory: opts.memory,
-  profile: opts.profile
+  profile: opts.profile,
+  concurrency: opts.concurrency
 }
 
 const log = (line: string) => console.error(line)
+
+// Before any process starts: the runner (the load generator) moves to the load CPUs, and every target will be
+// started on a CPU of its own, the simulator with the runner (see bench/lib/pinning.ts).
+const pinning = applyPinning(opts.pin)
+usePinning(pinning)
+const pinningNote = pinning.note
 
 // Every target shares one client key, as a user's OpenAI SDK would send it; the floor and the simulator ignore it.
 const CLIENT_KEY = 'sk-bench-client-0123456789'
@@ -153,6 +187,11 @@ function plannedSeconds (): number {
   }
   if (phases.memory) s += settings.bursts * (settings.memoryTokens * settings.memoryIntervalMs / 1000 + 90) + settings.soakMinutes * 60 + 120
   if (phases.profile) s += settings.profileWorkloads.length * 2 * (settings.duration + settings.warmup + 60)
+  if (phases.concurrency) {
+    const stream = concurrencyStreamEstimate()
+    const waves = settings.concurrencyCap > 0 ? Math.ceil(settings.concurrencyStreams / settings.concurrencyCap) : 0
+    s += settings.rounds * ((2 + waves) * (stream * 1.5 + 5) + 3 * 5) + 3 * (settings.warmup + 10) + stream + 60
+  }
   return s
 }
 const watchdog = setTimeout(() => {
@@ -173,11 +212,15 @@ process.once('exit', killAll)
 
 /** One request through a target, checked; so a broken target fails loudly instead of benchmarking 4xx. */
 async function check (name: string, origin: string, workload: WorkloadName): Promise<void> {
-  const r = WORKLOADS[workload]
+  await checkRequest(name, origin, WORKLOADS[workload], workload)
+}
+
+async function checkRequest (name: string, origin: string, r: Request, label = 'stream'): Promise<void> {
+  const streamed = r.body.includes('"stream":true')
   const response = await fetch(origin + r.path, { method: 'POST', headers: r.headers, body: r.body, signal: AbortSignal.timeout(10_000) })
   const text = await response.text()
-  const ok = response.status === 200 && (workload === 'json' ? text.includes('"chat.completion"') : text.endsWith('data: [DONE]\n\n'))
-  if (!ok) throw new Error(`${name} ${workload}: status ${response.status}, body ${text.slice(0, 300)}`)
+  const ok = response.status === 200 && (streamed ? text.endsWith('data: [DONE]\n\n') : text.includes('"chat.completion"'))
+  if (!ok) throw new Error(`${name} ${label}: status ${response.status}, body ${text.slice(0, 300)}`)
 }
 
 async function checkKeyRequired (gateway: Target): Promise<void> {
@@ -211,11 +254,12 @@ const TARGET_NAMES = ['floor', 'gateway', 'simulator'] as const
 async function throughput (): Promise<ThroughputResults> {
   log(`simulator: ${settings.tokens} chunks per answer, ${settings.intervalMs} ms apart`)
   const sim = await startSimulatorProcess('simulator', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
-  const floor = await startBareProxy(sim.origin, 256)
+  // No upstream connection cap on either side: the gateway's default (UPSTREAM_CONNECTIONS=0), and the floor's.
+  const floor = await startBareProxy(sim.origin, 0)
   const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs: settings.gatewayNodeArgs, logPath: settings.logFile })
   const direct: Target = { ...sim, name: 'simulator' }
   const targets: Record<typeof TARGET_NAMES[number], Target> = { floor, gateway, simulator: direct }
-  log(`simulator ${sim.origin} (pid ${sim.pid}), floor ${floor.origin} (pid ${floor.pid}), gateway ${gateway.origin} (pid ${gateway.pid})`)
+  log(`simulator ${sim.origin} (pid ${sim.pid}, CPUs ${sim.cpus}), floor ${floor.origin} (pid ${floor.pid}, CPUs ${floor.cpus}), gateway ${gateway.origin} (pid ${gateway.pid}, CPUs ${gateway.cpus})`)
   try {
     await checkKeyRequired(gateway)
     for (const name of TARGET_NAMES) {
@@ -335,8 +379,8 @@ function throughputChecks (t: ThroughputResults): Check[] {
   return checks
 }
 
-function checksMarkdown (checks: Check[]): string {
-  const lines = ['| Target (issue 6) | Measured | Limit | Met |', '|---|---|---|---|']
+function checksMarkdown (checks: Check[], heading = 'Target (issue 6)'): string {
+  const lines = [`| ${heading} | Measured | Limit | Met |`, '|---|---|---|---|']
   for (const c of checks) lines.push(`| ${c.target} | ${c.measured} | ${c.limit} | ${c.pass === null ? '–' : c.pass ? 'yes' : '**no**'} |`)
   return lines.join('\n')
 }
@@ -365,6 +409,7 @@ function throughputMarkdown (t: ThroughputResults): string {
 // ---- memory ----
 
 interface MemoryResults {
+  /** upstreamConnections: the gateway's UPSTREAM_CONNECTIONS, 0 for its default (no cap). */
   settings: { streams: number, tokens: number, intervalMs: number, bursts: number, soakMinutes: number, upstreamConnections: number, soakFastConnections: number, soakSlowConnections: number }
   idleAfterStartMb: number
   bursts: BurstResult[]
@@ -372,12 +417,12 @@ interface MemoryResults {
 }
 
 async function memoryRun (): Promise<MemoryResults> {
-  const upstreamConnections = Math.max(2000, settings.streams + 100)
+  // The gateway's default, no cap on upstream connections: every stream really in flight upstream too.
+  const upstreamConnections = 0
+  log(ensureOpenFiles(2 * Math.max(settings.streams, 200 + 32) + 512))
   const sim = await startSimulatorProcess('simulator (slow)', { tokens: settings.memoryTokens, intervalMs: settings.memoryIntervalMs, firstChunkDelayMs: 0 })
-  // Beyond its 256 default the gateway would queue streams for an upstream connection; this run is about 1,000
-  // streams really in flight, so the gateway gets enough upstream connections.
-  const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, env: { UPSTREAM_CONNECTIONS: String(upstreamConnections) }, nodeArgs: settings.gatewayNodeArgs, logPath: settings.logFile })
-  log(`memory: gateway ${gateway.origin} (pid ${gateway.pid}) with UPSTREAM_CONNECTIONS=${upstreamConnections}; simulator ${settings.memoryTokens} chunks ${settings.memoryIntervalMs} ms apart`)
+  const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs: settings.gatewayNodeArgs, logPath: settings.logFile })
+  log(`memory: gateway ${gateway.origin} (pid ${gateway.pid}, CPUs ${gateway.cpus}) at its defaults (no upstream connection cap); simulator ${settings.memoryTokens} chunks ${settings.memoryIntervalMs} ms apart (CPUs ${sim.cpus})`)
   const slowStream = WORKLOADS.stream
   const fastStream = request({ stream: true, stream_options: { include_usage: true }, sim: { intervalMs: 0 } })
   const json = WORKLOADS.json
@@ -438,7 +483,7 @@ function memoryChecks (m: MemoryResults): Check[] {
 
 function memoryMarkdown (m: MemoryResults): string {
   const lines: string[] = []
-  lines.push(`Gateway with \`UPSTREAM_CONNECTIONS=${m.settings.upstreamConnections}\` (default 256 would queue the streams beyond it); simulator streams ${m.settings.tokens} chunks ${m.settings.intervalMs} ms apart (about ${(m.settings.tokens * m.settings.intervalMs / 1000).toFixed(1)} s per stream). RSS is VmRSS of the gateway process; idle right after start ${m.idleAfterStartMb.toFixed(1)} MB; "before" is after a warm-up of fast streams and JSON (32 connections, 2 × --warmup s), i.e. a gateway that has served load.`, '')
+  lines.push(`Gateway ${m.settings.upstreamConnections === 0 ? 'at its defaults (no upstream connection cap)' : `with \`UPSTREAM_CONNECTIONS=${m.settings.upstreamConnections}\``}; simulator streams ${m.settings.tokens} chunks ${m.settings.intervalMs} ms apart (about ${(m.settings.tokens * m.settings.intervalMs / 1000).toFixed(1)} s per stream). RSS is VmRSS of the gateway process; idle right after start ${m.idleAfterStartMb.toFixed(1)} MB; "before" is after a warm-up of fast streams and JSON (32 connections, 2 × --warmup s), i.e. a gateway that has served load.`, '')
   lines.push('| burst | streams | completed | failed | max in flight (/health) | seconds | RSS before MB | RSS max MB | (max − before) per stream KB | RSS at end MB | RSS after 5 s idle MB |')
   lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   m.bursts.forEach((b, i) => lines.push(`| ${i + 1} | ${b.streams} | ${b.completed} | ${b.failed} | ${b.maxInFlight} | ${b.seconds.toFixed(1)} | ${b.rssBeforeMb.toFixed(1)} | ${b.rssMaxMb.toFixed(1)} | ${((b.rssMaxMb - b.rssBeforeMb) * 1024 / b.streams).toFixed(1)} | ${b.rssAtEndMb.toFixed(1)} | ${b.rssAfterIdleMb.toFixed(1)} |`))
@@ -449,6 +494,163 @@ function memoryMarkdown (m: MemoryResults): string {
     lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
     lines.push(`| ${s.beforeMb.toFixed(1)} | ${s.startMb.toFixed(1)} | ${s.endMb.toFixed(1)} | ${s.minMb.toFixed(1)} | ${s.maxMb.toFixed(1)} | ${s.growthMb.toFixed(1)} | ${s.slopeMbPerMin.toFixed(2)} | ${s.slopeSecondHalfMbPerMin.toFixed(2)} | ${s.afterIdleMb.toFixed(1)} | ${s.grew ? '**yes**' : 'no'} |`)
     lines.push('', 'RSS samples (s: MB): ' + s.samples.map(x => `${x.atSeconds.toFixed(0)}: ${x.rssMb.toFixed(1)}`).join(', '))
+  }
+  lines.push('')
+  return lines.join('\n')
+}
+
+// ---- concurrency ----
+
+interface ConcurrencyResults {
+  settings: { streams: number, tokens: number, intervalMs: number, cap: number, rounds: number, warmup: number }
+  /** One stream alone, straight to the simulator, before the bursts: the length of a stream, seconds. */
+  streamSeconds: number
+  /** Where each process ran (Cpus_allowed_list read back from /proc), and the pinning decision. */
+  cpus: Record<string, string>
+  pinning: string
+  runs: ConcurrencyRun[]
+  /** Medians over the rounds, one row per target: floor, gateway, gateway-capN. */
+  table: ConcurrencyRun[]
+}
+
+/** Seconds one stream of the concurrency phase should last, before it is measured: frames × interval. */
+function concurrencyStreamEstimate (): number {
+  // The simulator sends a role chunk, one chunk per token, a finish chunk, the usage chunk and [DONE], the
+  // interval before each but the first.
+  return (settings.concurrencyTokens + 3) * settings.concurrencyIntervalMs / 1000
+}
+
+async function concurrencyRun (): Promise<ConcurrencyResults> {
+  const n = settings.concurrencyStreams
+  const cap = settings.concurrencyCap
+  // A target holds two sockets per stream (client and upstream), the simulator one per stream plus idle
+  // keep-alive ones from the run before, the runner one per stream.
+  log(`concurrency: ${ensureOpenFiles(2 * n + 512)}`)
+  const sim = await startSimulatorProcess('simulator (concurrency)', { tokens: settings.concurrencyTokens, intervalMs: settings.concurrencyIntervalMs, firstChunkDelayMs: 0 })
+  const started: Target[] = [sim]
+  try {
+    const floor = await startBareProxy(sim.origin, 0)
+    started.push(floor)
+    const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs: settings.gatewayNodeArgs, logPath: settings.logFile })
+    started.push(gateway)
+    const rows: Array<{ name: string, upstreamConnections: number, target: Target }> = [
+      { name: 'floor', upstreamConnections: 0, target: floor },
+      { name: 'gateway', upstreamConnections: 0, target: gateway }
+    ]
+    if (cap > 0) {
+      const capped = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, env: { UPSTREAM_CONNECTIONS: String(cap) }, nodeArgs: settings.gatewayNodeArgs, logPath: settings.logFile })
+      started.push(capped)
+      rows.push({ name: `gateway-cap${cap}`, upstreamConnections: cap, target: capped })
+    }
+    const cpus: Record<string, string> = { runner: affinityOf('self'), simulator: sim.cpus }
+    for (const r of rows) cpus[r.name] = r.target.cpus
+    log(`concurrency: simulator ${settings.concurrencyTokens} chunks ${settings.concurrencyIntervalMs} ms apart; CPUs: ${Object.entries(cpus).map(([k, v]) => `${k} ${v}`).join(', ')}`)
+
+    // Checks and warm-up with fast streams (the simulator's interval overridden per request); the slow stream
+    // of the bursts is measured once alone, straight to the simulator.
+    const fastStream = request({ stream: true, stream_options: { include_usage: true }, sim: { intervalMs: 0 } })
+    await checkKeyRequired(gateway)
+    for (const r of rows) await checkRequest(r.name, r.target.origin, fastStream)
+    const streamSeconds = await oneStreamSeconds(sim.origin, WORKLOADS.stream, concurrencyStreamEstimate() * 3000 + 30_000)
+    log(`concurrency: one stream alone, straight to the simulator: ${streamSeconds.toFixed(2)} s`)
+    for (const r of rows) {
+      log(`warm-up ${r.name} fast streams 64 connections ${settings.warmup} s`)
+      if (settings.warmup > 0) await warmUp(r.target.origin, fastStream, 64, settings.warmup)
+    }
+
+    const runs: ConcurrencyRun[] = []
+    for (let round = 0; round < settings.rounds; round++) {
+      for (let k = 0; k < rows.length; k++) {
+        const r = rows[(k + round) % rows.length]
+        const waves = r.upstreamConnections > 0 ? Math.ceil(n / r.upstreamConnections) : 1
+        // Let the keep-alive connections of the run before close on every side.
+        await sleep(3000)
+        const run = await concurrentStreams({
+          target: r.name,
+          upstreamConnections: r.upstreamConnections,
+          round: round + 1,
+          origin: r.target.origin,
+          request: WORKLOADS.stream,
+          streams: n,
+          budgetMs: Math.round(((waves + 2) * streamSeconds * 2 + 60) * 1000),
+          targetPid: r.target.pid,
+          simulatorPid: sim.pid
+        })
+        runs.push(run)
+        const failures = Object.entries(run.failures).map(([cause, count]) => `${cause} ×${count}`).join(', ')
+        log(`round ${round + 1} ${r.name.padEnd(15)} ${n} streams: wall ${run.wallSeconds.toFixed(2)} s  completion p50 ${run.completion.p50.toFixed(2)} s p99 ${run.completion.p99.toFixed(2)} s  first byte p99 ${run.firstByte.p99.toFixed(2)} s  most flowing ${run.maxFlowing}  listen overflows ${run.listenOverflows}  completed ${run.completed} failed ${run.failed}${failures ? ` (${failures})` : ''}  cores: target ${run.targetCores.toFixed(2)} simulator ${run.simulatorCores.toFixed(2)}`)
+      }
+    }
+    return {
+      settings: { streams: n, tokens: settings.concurrencyTokens, intervalMs: settings.concurrencyIntervalMs, cap, rounds: settings.rounds, warmup: settings.warmup },
+      streamSeconds,
+      cpus,
+      pinning: pinningNote,
+      runs,
+      table: rows.map(r => medianConcurrency(runs.filter(x => x.target === r.name)))
+    }
+  } finally {
+    for (const t of started.reverse()) await t.stop()
+  }
+}
+
+function medianConcurrency (runs: ConcurrencyRun[]): ConcurrencyRun {
+  if (runs.length === 1) return runs[0]
+  const m = (pick: (r: ConcurrencyRun) => number) => median(runs.map(pick))
+  const failures: Record<string, number> = {}
+  for (const r of runs) for (const [cause, count] of Object.entries(r.failures)) failures[cause] = (failures[cause] ?? 0) + count
+  return {
+    ...runs[0],
+    round: 0,
+    streams: runs.reduce((s, r) => s + r.streams, 0),
+    completed: runs.reduce((s, r) => s + r.completed, 0),
+    failed: runs.reduce((s, r) => s + r.failed, 0),
+    failures,
+    wallSeconds: m(r => r.wallSeconds),
+    headers: { p50: m(r => r.headers.p50), p99: m(r => r.headers.p99), max: m(r => r.headers.max) },
+    firstByte: { p50: m(r => r.firstByte.p50), p99: m(r => r.firstByte.p99), max: m(r => r.firstByte.max) },
+    completion: { p50: m(r => r.completion.p50), p99: m(r => r.completion.p99), max: m(r => r.completion.max) },
+    // The worst round: a queue in any round shows.
+    maxFlowing: Math.min(...runs.map(r => r.maxFlowing)),
+    targetCores: m(r => r.targetCores),
+    simulatorCores: m(r => r.simulatorCores),
+    listenOverflows: m(r => r.listenOverflows)
+  }
+}
+
+function concurrencyChecks (c: ConcurrencyResults): Check[] {
+  const floor = c.table.find(r => r.target === 'floor')
+  const gateway = c.table.find(r => r.target === 'gateway')
+  const capped = c.table.find(r => r.upstreamConnections > 0)
+  const n = c.settings.streams
+  const checks: Check[] = []
+  if (gateway) {
+    checks.push({ target: `${fmt(n)} streams at once through the gateway (defaults) all end with [DONE]`, measured: `${fmt(gateway.completed)} of ${fmt(gateway.streams)}${gateway.failed > 0 ? ` (${failuresText(gateway.failures)})` : ''}`, limit: 'all', pass: gateway.failed === 0 })
+    checks.push({ target: 'No silent queue: every stream flowing at the same time through the gateway (defaults)', measured: `at most ${fmt(gateway.maxFlowing)} at once`, limit: `${fmt(n)}`, pass: gateway.maxFlowing >= n })
+    if (floor) {
+      checks.push({ target: 'Wall time for all the streams, gateway (defaults) vs floor', measured: `${fmtRatio(ratio(gateway.wallSeconds, floor.wallSeconds))} floor (${gateway.wallSeconds.toFixed(2)} vs ${floor.wallSeconds.toFixed(2)} s; one stream alone ${c.streamSeconds.toFixed(2)} s)`, limit: '–', pass: null })
+    }
+  }
+  if (capped) {
+    const waves = Math.ceil(n / capped.upstreamConnections)
+    checks.push({ target: `The queue with UPSTREAM_CONNECTIONS=${capped.upstreamConnections} (the old default)`, measured: `${capped.wallSeconds.toFixed(2)} s = ${(capped.wallSeconds / c.streamSeconds).toFixed(2)} stream lengths; at most ${fmt(capped.maxFlowing)} streams at once`, limit: `shows: about ${waves} stream lengths`, pass: null })
+  }
+  return checks
+}
+
+const failuresText = (failures: Record<string, number>) => Object.entries(failures).map(([cause, count]) => `${cause} ×${count}`).join(', ')
+const sec = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–')
+
+function concurrencyMarkdown (c: ConcurrencyResults): string {
+  const lines: string[] = []
+  const cap = c.settings.cap
+  lines.push(`${fmt(c.settings.streams)} streamed requests started at once from the runner (undici, one connection per stream, no client-side cap), each read to \`data: [DONE]\`; the simulator streams ${c.settings.tokens} chunks ${c.settings.intervalMs} ms apart, and one stream alone, straight to the simulator, lasted ${c.streamSeconds.toFixed(2)} s. Targets: the floor (bare proxy, no upstream connection cap), the gateway at its defaults (no cap)${cap > 0 ? `, and the gateway with \`UPSTREAM_CONNECTIONS=${cap}\` (the old default: ${fmt(c.settings.streams)} streams over ${cap} connections go in ${Math.ceil(c.settings.streams / cap)} waves)` : ''}. Each after a warm-up of ${c.settings.warmup} s of fast streams${c.settings.rounds > 1 ? `; medians of ${c.settings.rounds} rounds in rotating order (failures summed, "most at once" the lowest round)` : ''}. Times per stream are from the start of the burst to the stream's response headers, first event and end. "Most at once" is the largest number of streams receiving events at the same moment, as the client saw it. Cores: CPU use of the target and of the simulator during the burst. "Listen overflows": the host's TcpExt ListenOverflows during the burst, handshakes dropped because a listen queue was full (Node's backlog is 511); each such client retries after about 1 s, which shows in the headers and first-event times of the floor and the gateway alike.`, '')
+  lines.push(`CPUs: ${c.pinning}. Read back from /proc: ${Object.entries(c.cpus).map(([k, v]) => `${k} ${v || '?'}`).join(', ')}.`, '')
+  lines.push('| target | upstream connections | streams | completed | failed | wall s | ×floor | completion p50 s | ×floor | completion p99 s | ×floor | headers p99 s | first event p50 / p99 s | most at once | target cores | simulator cores | listen overflows |')
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  const f = c.table.find(r => r.target === 'floor')
+  for (const r of c.table) {
+    lines.push(`| ${r.target} | ${r.upstreamConnections === 0 ? 'no cap' : r.upstreamConnections} | ${fmt(r.streams)} | ${fmt(r.completed)} | ${r.failed}${r.failed > 0 ? ` (${failuresText(r.failures)})` : ''} | ${sec(r.wallSeconds)} | ${fmtRatio(ratio(r.wallSeconds, f?.wallSeconds ?? NaN))} | ${sec(r.completion.p50)} | ${fmtRatio(ratio(r.completion.p50, f?.completion.p50 ?? NaN))} | ${sec(r.completion.p99)} | ${fmtRatio(ratio(r.completion.p99, f?.completion.p99 ?? NaN))} | ${sec(r.headers.p99)} | ${sec(r.firstByte.p50)} / ${sec(r.firstByte.p99)} | ${fmt(r.maxFlowing)} | ${r.targetCores.toFixed(2)} | ${r.simulatorCores.toFixed(2)} | ${fmt(r.listenOverflows)} |`)
   }
   lines.push('')
   return lines.join('\n')
@@ -475,7 +677,7 @@ async function profileRun (kind: 'gateway' | 'floor', workload: WorkloadName): P
   const sim = await startSimulatorProcess('simulator', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
   const target = kind === 'gateway'
     ? await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs: [...settings.gatewayNodeArgs, ...nodeArgs], logPath: settings.logFile })
-    : await startBareProxy(sim.origin, 256, nodeArgs)
+    : await startBareProxy(sim.origin, 0, nodeArgs)
   let run: LoadRun
   let window: { fromUs: number, toUs: number }
   try {
@@ -498,7 +700,7 @@ async function profileRun (kind: 'gateway' | 'floor', workload: WorkloadName): P
 // ---- main ----
 
 async function main (): Promise<void> {
-  const m: Machine = machine(process.argv.slice(2))
+  const m: Machine = machine(process.argv.slice(2), pinningNote, pinning.available)
   log(machineMarkdown(m))
   const md: string[] = ['# Qwen Gateway benchmark', '', machineMarkdown(m), '']
   if (settings.gatewayNodeArgs.length > 0) md.push(`**The gateway ran with extra Node flags: \`${settings.gatewayNodeArgs.join(' ')}\`** (not as users run it).`, '')
@@ -506,9 +708,9 @@ async function main (): Promise<void> {
   const checks: Check[] = []
 
   // A phase's result joins the combined report and gets its own file, with the checks against issue 6's targets.
-  const record = <R extends object>(name: string, heading: string, result: R, c: Check[], markdown: string) => {
+  const record = <R extends object>(name: string, heading: string, result: R, c: Check[], markdown: string, checksHeading?: string) => {
     checks.push(...c)
-    const section = [`## ${heading}`, '', markdown, checksMarkdown(c), ''].join('\n')
+    const section = [`## ${heading}`, '', markdown, checksMarkdown(c, checksHeading), ''].join('\n')
     md.push(section)
     json[name] = { ...result, checks: c }
     writeResults(name, [`# ${name[0].toUpperCase()}${name.slice(1)}`, '', machineMarkdown(m), '', section].join('\n'), { machine: m, ...result, checks: c })
@@ -520,6 +722,10 @@ async function main (): Promise<void> {
   if (phases.memory) {
     const r = await memoryRun()
     record('memory', 'Memory: concurrent slow streams and soak', r, memoryChecks(r), memoryMarkdown(r))
+  }
+  if (phases.concurrency) {
+    const r = await concurrencyRun()
+    record('concurrency', 'Concurrency: streams started at once (no silent queue)', r, concurrencyChecks(r), concurrencyMarkdown(r), 'Issue 9: streams do not queue')
   }
   if (phases.profile) {
     const results: ProfileResults[] = []

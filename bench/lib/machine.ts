@@ -13,6 +13,8 @@ export interface Machine {
   gatewayVersion: string
   loadAverageAtStart: number[]
   fileDescriptorLimit: string
+  /** Which CPUs the target, the simulator and the load generator ran on, or why they were not pinned. */
+  cpuPinning: string
 }
 
 function cpuModel (): string {
@@ -35,7 +37,8 @@ function fdLimit (): string {
   }
 }
 
-export function machine (argv: string[]): Machine {
+/** `cpus`: how many CPUs the benchmark may use (counted before the runner pins itself to some of them). */
+export function machine (argv: string[], cpuPinning: string, cpus: number): Machine {
   let gatewayVersion = 'unknown'
   try {
     gatewayVersion = (JSON.parse(readFileSync(`${REPO_ROOT}package.json`, 'utf8')) as { version?: string }).version ?? 'unknown'
@@ -43,14 +46,15 @@ export function machine (argv: string[]): Machine {
   return {
     date: new Date().toISOString(),
     command: ['node', 'bench/run.ts', ...argv].join(' '),
-    cpus: os.availableParallelism(),
+    cpus,
     cpuModel: cpuModel(),
     memoryGb: Math.round(os.totalmem() / 2 ** 30 * 10) / 10,
     kernel: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
     gatewayVersion,
     loadAverageAtStart: os.loadavg().map(v => Math.round(v * 100) / 100),
-    fileDescriptorLimit: fdLimit()
+    fileDescriptorLimit: fdLimit(),
+    cpuPinning
   }
 }
 
@@ -59,6 +63,7 @@ export function machineMarkdown (m: Machine): string {
     `- Command: \`${m.command}\``,
     `- Date: ${m.date}; gateway ${m.gatewayVersion}`,
     `- Machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGb} GB RAM, ${m.kernel}; load average at start ${m.loadAverageAtStart.join(' / ')}`,
-    `- Node.js ${m.node}; open files limit ${m.fileDescriptorLimit}`
+    `- Node.js ${m.node}; open files limit ${m.fileDescriptorLimit}`,
+    `- CPUs: ${m.cpuPinning}`
   ].join('\n')
 }

@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { affinityOf } from './pinning.ts'
+import type { Pinning } from './pinning.ts'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const HOST = '127.0.0.1'
@@ -15,12 +17,23 @@ export interface Target {
   /** http://127.0.0.1:PORT */
   origin: string
   pid: number
+  /** The CPUs it may run on, read back from /proc once it runs (taskset list such as "0" or "0-1"). */
+  cpus: string
   child: ChildProcess
   stderrTail (): string
   stop (timeoutMs?: number): Promise<number | null>
 }
 
 const live = new Set<ChildProcess>()
+
+/**
+ * Where children run: 'target' processes (gateway, floor) under `taskset -c <targetCpus>`, 'load' processes
+ * (the simulator) under `taskset -c <loadCpus>`. Unset or disabled: nothing is pinned.
+ */
+let pinning: Pinning | null = null
+export function usePinning (p: Pinning): void {
+  pinning = p
+}
 
 /** Kills (by pid, SIGKILL) every child still alive; for the runner's exit paths. */
 export function killAll (): void {
@@ -72,8 +85,11 @@ export async function freePort (): Promise<number> {
   return port
 }
 
+type Role = 'target' | 'load'
+
 interface SpawnOptions {
   name: string
+  role: Role
   args: string[]
   env: Record<string, string>
   ipc: boolean
@@ -84,7 +100,11 @@ interface SpawnOptions {
 function spawnNode (options: SpawnOptions): { child: ChildProcess, stderrTail: () => string } {
   const stdoutFd = openSync(options.stdoutPath ?? '/dev/null', 'a')
   const stdio: StdioOptions = options.ipc ? ['ignore', stdoutFd, 'pipe', 'ipc'] : ['ignore', stdoutFd, 'pipe']
-  const child = spawn(process.execPath, options.args, {
+  const cpus = pinning?.enabled ? (options.role === 'target' ? pinning.targetCpus : pinning.loadCpus) : ''
+  // taskset sets the affinity and execs node: the pid is node's, every thread of it inherits the CPUs.
+  const command = cpus === '' ? process.execPath : 'taskset'
+  const args = cpus === '' ? options.args : ['-c', cpus, process.execPath, ...options.args]
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     // A clean environment: nothing of the caller's (a real DASHSCOPE_API_KEY, say) leaks into a target.
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...options.env },
@@ -142,6 +162,7 @@ export interface SimulatorSettings {
 export async function startSimulatorProcess (name: string, settings: SimulatorSettings): Promise<Target> {
   const { child, stderrTail } = spawnNode({
     name,
+    role: 'load',
     args: ['bench/simulator-child.ts'],
     env: {
       BENCH_SIM_TOKENS: String(settings.tokens),
@@ -151,18 +172,20 @@ export async function startSimulatorProcess (name: string, settings: SimulatorSe
     ipc: true
   })
   const port = await portFromIpc(child, name, stderrTail)
-  return { name, origin: `http://${HOST}:${port}`, pid: child.pid!, child, stderrTail, stop: stopper(child) }
+  return { name, origin: `http://${HOST}:${port}`, pid: child.pid!, cpus: affinityOf(child.pid!), child, stderrTail, stop: stopper(child) }
 }
 
+/** The floor; `connections` caps its upstream pool, 0 for no cap (undici opens one per request in flight). */
 export async function startBareProxy (upstreamOrigin: string, connections: number, nodeArgs: string[] = []): Promise<Target> {
   const { child, stderrTail } = spawnNode({
     name: 'floor',
+    role: 'target',
     args: [...nodeArgs, 'bench/bare-proxy.ts'],
     env: { BARE_PROXY_UPSTREAM: upstreamOrigin, BARE_PROXY_CONNECTIONS: String(connections) },
     ipc: true
   })
   const port = await portFromIpc(child, 'bare proxy', stderrTail)
-  return { name: 'floor', origin: `http://${HOST}:${port}`, pid: child.pid!, child, stderrTail, stop: stopper(child) }
+  return { name: 'floor', origin: `http://${HOST}:${port}`, pid: child.pid!, cpus: affinityOf(child.pid!), child, stderrTail, stop: stopper(child) }
 }
 
 export interface GatewayOptions {
@@ -180,6 +203,7 @@ export async function startGateway (options: GatewayOptions): Promise<Target> {
   const port = await freePort()
   const { child, stderrTail } = spawnNode({
     name: 'gateway',
+    role: 'target',
     args: [...(options.nodeArgs ?? []), 'src/server.ts'],
     env: {
       PORT: String(port),
@@ -196,7 +220,7 @@ export async function startGateway (options: GatewayOptions): Promise<Target> {
   })
   const origin = `http://${HOST}:${port}`
   await waitHealthy(origin, child, stderrTail)
-  return { name: 'gateway', origin, pid: child.pid!, child, stderrTail, stop: stopper(child) }
+  return { name: 'gateway', origin, pid: child.pid!, cpus: affinityOf(child.pid!), child, stderrTail, stop: stopper(child) }
 }
 
 async function waitHealthy (origin: string, child: ChildProcess, stderrTail: () => string, timeoutMs = 30_000): Promise<void> {
@@ -213,4 +237,27 @@ async function waitHealthy (origin: string, child: ChildProcess, stderrTail: () 
     await sleep(100)
   }
   throw new Error(`gateway not healthy at ${origin} within ${timeoutMs} ms:\n${stderrTail()}`)
+}
+
+/** Soft and hard limits on open files of this process (children inherit them); NaN when unknown. */
+export function openFilesLimit (): { soft: number, hard: number } {
+  try {
+    const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+    const num = (v: string | undefined) => (v === 'unlimited' ? Infinity : Number(v))
+    return { soft: num(match?.[1]), hard: num(match?.[2]) }
+  } catch {
+    return { soft: NaN, hard: NaN }
+  }
+}
+
+/**
+ * Checks that every process may open `need` files. Node raises its own soft limit to the hard one when it
+ * starts (the runner, the targets and the simulator alike), so the hard limit is what counts; when it is too low
+ * this throws with what to do, before any stream is opened.
+ */
+export function ensureOpenFiles (need: number): string {
+  const { soft, hard } = openFilesLimit()
+  if (Number.isNaN(soft)) return `open files limit unknown; ${need} needed per process`
+  if (soft >= need) return `open files limit ${soft} (${need} needed per process)`
+  throw new Error(`${need} open files needed per process, the limit is ${soft} (hard ${hard}): raise it (\`ulimit -n ${need}\`, or the hard limit in limits.conf) or use fewer streams`)
 }
