@@ -4,7 +4,8 @@ import { ChatStreamHandler } from '../../src/adapters/chat-stream.ts'
 import type { UpstreamContext } from '../../src/adapters/upstream-errors.ts'
 import { XmlToolCallParser } from '../../src/adapters/xml-tools.ts'
 import { abortOnClientClose } from '../../src/http/client-abort.ts'
-import { ChatCompletionRequestSchema } from '../../src/schemas/chat.ts'
+import { chatCost } from '../../src/adapters/request-cost.ts'
+import { ChatCompletionRequestSchema, type ChatCompletionRequest } from '../../src/schemas/chat.ts'
 import { sessionId } from '../../src/sessions.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
 import { targetsFor } from '../../src/topology.ts'
@@ -14,7 +15,12 @@ const newXmlParser = () => new XmlToolCallParser()
 const chatCompletions: FastifyPluginAsyncTypebox = async function (fastify) {
   const { chatService, limits, config, sessions } = fastify
 
-  fastify.post('/chat/completions', { schema: { body: ChatCompletionRequestSchema } }, async function createChatCompletion (request, reply) {
+  const reserve = config.RATE_LIMIT_DEFAULT_MAX_TOKENS
+
+  fastify.post('/chat/completions', {
+    schema: { body: ChatCompletionRequestSchema },
+    config: { cost: request => chatCost(request.body as ChatCompletionRequest, request.rawBody?.length ?? 0, reserve) }
+  }, async function createChatCompletion (request, reply) {
     const body = request.body
     const session = sessionId(request.headers['x-session-id'], body)
     sessions.touch(session)

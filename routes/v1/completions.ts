@@ -3,7 +3,8 @@ import {
   chatPayloadFor, legacyStreamHandler, LegacyStreamState, prompts, refuseUnsupported, textCompletion
 } from '../../src/adapters/legacy-completions.ts'
 import { abortOnClientClose } from '../../src/http/client-abort.ts'
-import { CompletionRequestSchema } from '../../src/schemas/completions.ts'
+import { legacyCost } from '../../src/adapters/request-cost.ts'
+import { CompletionRequestSchema, type CompletionRequest } from '../../src/schemas/completions.ts'
 import { mergeEventStreams } from '../../src/sse/merge.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
 import { targetsFor } from '../../src/topology.ts'
@@ -12,7 +13,12 @@ import { targetsFor } from '../../src/topology.ts'
 const completions: FastifyPluginAsyncTypebox = async function (fastify) {
   const { chatService, limits, config } = fastify
 
-  fastify.post('/completions', { schema: { body: CompletionRequestSchema } }, async function createCompletion (request, reply) {
+  const reserve = config.RATE_LIMIT_DEFAULT_MAX_TOKENS
+
+  fastify.post('/completions', {
+    schema: { body: CompletionRequestSchema },
+    config: { cost: request => legacyCost(request.body as CompletionRequest, reserve) }
+  }, async function createCompletion (request, reply) {
     const body = request.body
     const refused = refuseUnsupported(body)
     if (refused) throw refused
@@ -35,16 +41,11 @@ const completions: FastifyPluginAsyncTypebox = async function (fastify) {
       operation: 'completions' as const,
       onTokens
     }))
-    const all = <T>(tasks: Array<Promise<T>>) => Promise.all(tasks).catch(error => {
-      abort.abort()
-      throw error
-    })
-
-    if (!stream) return textCompletion(await all(calls.map(call => chatService.complete(call))), n)
+    if (!stream) return textCompletion(await allOrNone(calls.map(call => chatService.complete(call)), abort), n)
 
     const state = new LegacyStreamState(body.model)
-    const relays = await all(calls.map((call, p) => chatService.stream(call, (observer, context) =>
-      legacyStreamHandler(state, p * n, observer, context))))
+    const relays = await allOrNone(calls.map((call, p) => chatService.stream(call, (observer, context) =>
+      legacyStreamHandler(state, p * n, observer, context))), abort, relay => relay.destroy())
     const includeUsage = body.stream_options?.include_usage === true
     const merged = mergeEventStreams(relays, () => state.closing(includeUsage), () => state.failed || relays.some(relay => relay.failed))
     return sendEventStream(reply, merged)
@@ -52,3 +53,22 @@ const completions: FastifyPluginAsyncTypebox = async function (fastify) {
 }
 
 export default completions
+
+/**
+ * Every prompt's answer, or none: when one call fails the others are aborted, and what had already arrived is
+ * discarded (an open stream is closed, so its upstream request ends and its gauge comes back) before the first
+ * failure is thrown.
+ */
+async function allOrNone<T> (tasks: Array<Promise<T>>, abort: AbortController, discard?: (value: T) => void): Promise<T[]> {
+  let failure: { error: unknown } | null = null
+  for (const task of tasks) {
+    task.catch((error: unknown) => {
+      failure ??= { error }
+      abort.abort()
+    })
+  }
+  const settled = await Promise.allSettled(tasks)
+  if (failure === null) return settled.map(result => (result as PromiseFulfilledResult<T>).value)
+  for (const result of settled) if (result.status === 'fulfilled') discard?.(result.value)
+  throw (failure as { error: unknown }).error
+}

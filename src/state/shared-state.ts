@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { Penalty } from '../upstream/key-ring.ts'
+import { memoryBudgets, redisBudgets, type Budgets } from './budgets.ts'
 
 // State that replicas must agree on: upstream key penalties and client budgets. In memory by default; in Redis
 // when REDIS_URL is set. Redis failing never stops the gateway: reads then see nothing (limits fail open),
@@ -14,11 +15,6 @@ export interface PenaltyEvent {
   clearedBefore: number
 }
 
-export interface TokenWindow {
-  used: number
-  resetMs: number
-}
-
 export interface SharedState {
   readonly kind: 'memory' | 'redis'
   /** False while Redis is unreachable. */
@@ -27,33 +23,19 @@ export interface SharedState {
   onPenalty (listener: (event: PenaltyEvent) => void): void
   /** Penalties other replicas recorded that are still remembered, for keys whose `<upstream>:<fingerprint>` is given. */
   loadPenalties (keys: string[]): Promise<PenaltyEvent[]>
-  addTokens (id: string, amount: number, windowMs: number): Promise<void>
-  readTokens (id: string, windowMs: number): Promise<TokenWindow>
+  /** Client budgets: requests and tokens per minute. */
+  readonly budgets: Budgets
   close (): Promise<void>
 }
 
-const windowOf = (now: number, windowMs: number) => Math.floor(now / windowMs)
-const resetIn = (now: number, windowMs: number) => windowMs - (now % windowMs)
-
 export function memoryState (now: () => number = Date.now): SharedState {
-  const windows = new Map<string, { window: number, used: number }>()
   return {
     kind: 'memory',
     available: () => true,
     publishPenalty: () => {},
     onPenalty: () => {},
     loadPenalties: async () => [],
-    async addTokens (id, amount, windowMs) {
-      const window = windowOf(now(), windowMs)
-      const current = windows.get(id)
-      if (current?.window === window) current.used += amount
-      else windows.set(id, { window, used: amount })
-    },
-    async readTokens (id, windowMs) {
-      const time = now()
-      const current = windows.get(id)
-      return { used: current?.window === windowOf(time, windowMs) ? current.used : 0, resetMs: resetIn(time, windowMs) }
-    },
+    budgets: memoryBudgets(now),
     async close () {}
   }
 }
@@ -67,7 +49,6 @@ const REMEMBER_MS = 600_000
 const CLEAR_IF_OLDER = `local stored = redis.call('GET', KEYS[1])
 if stored and cjson.decode(stored).since < tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
 return redis.call('PUBLISH', KEYS[2], ARGV[2])`
-const tokensKey = (id: string, window: number) => `qwen-gateway:tokens:${id}:${window}`
 
 export function redisState (client: Redis, subscriber: Redis, onError: (error: Error) => void, now: () => number = Date.now): SharedState {
   const listeners: Array<(event: PenaltyEvent) => void> = []
@@ -116,20 +97,7 @@ export function redisState (client: Redis, subscriber: Redis, onError: (error: E
       }
       return found
     },
-    async addTokens (id, amount, windowMs) {
-      const key = tokensKey(id, windowOf(now(), windowMs))
-      await client.multi().incrby(key, Math.round(amount)).pexpire(key, windowMs * 2).exec().catch(onError)
-    },
-    async readTokens (id, windowMs) {
-      const time = now()
-      try {
-        const used = Number(await client.get(tokensKey(id, windowOf(time, windowMs)))) || 0
-        return { used, resetMs: resetIn(time, windowMs) }
-      } catch (error) {
-        onError(error as Error)
-        return { used: 0, resetMs: resetIn(time, windowMs) }
-      }
-    },
+    budgets: redisBudgets(client, onError, now),
     async close () {
       await Promise.allSettled([subscriber.quit(), client.quit()])
     }

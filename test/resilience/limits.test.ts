@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import app from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { serverOptions } from '../../src/server-options.ts'
-import { postJson, readEvents, startStack, user } from '../helper.ts'
+import { postJson, startStack, user } from '../helper.ts'
 
 const chat = (extra: object = {}) => ({ model: 'qwen-plus', messages: user('hi'), ...extra })
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
@@ -38,23 +38,67 @@ t.test('requests per minute per client key, with OpenAI\'s rate-limit headers', 
   await other.text()
 })
 
-t.test('tokens per minute are charged with the upstream\'s real usage, streamed answers included', async t => {
-  const { baseURL, origin } = await startStack(t, { env: { GATEWAY_API_KEYS: 'client-one', RATE_LIMIT_TPM: '50' } })
+t.test('tokens are reserved at admission (prompt estimate + max_tokens) and settled with the real usage, streams included', async t => {
+  const { baseURL } = await startStack(t, { env: { GATEWAY_API_KEYS: 'client-one', RATE_LIMIT_TPM: '200' } })
   const usage = { prompt_tokens: 20, completion_tokens: 10 }
-  const first = await postJson(`${baseURL}/chat/completions`, chat({ sim: { usage } }), bearer('client-one'))
-  t.equal(first.status, 200)
-  t.equal(first.headers.get('x-ratelimit-limit-tokens'), '50')
-  t.equal(first.headers.get('x-ratelimit-remaining-tokens'), '50')
-  await first.text()
+  // One token per four bytes of the request, plus its max_tokens.
+  const reserveOf = (body: object) => Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 4) + 50
+  const send = async (body: object) => {
+    const res = await postJson(`${baseURL}/chat/completions`, body, bearer('client-one'))
+    await res.text()
+    return { status: res.status, remaining: Number(res.headers.get('x-ratelimit-remaining-tokens')), limit: res.headers.get('x-ratelimit-limit-tokens') }
+  }
 
-  const second = await postJson(`${baseURL}/chat/completions`, chat({ stream: true, sim: { usage } }), bearer('client-one'))
-  t.equal(second.headers.get('x-ratelimit-remaining-tokens'), '20', '30 tokens of the first answer charged')
-  await readEvents(second)
+  const json = chat({ max_tokens: 50, sim: { usage } })
+  const first = await send(json)
+  t.match(first, { status: 200, limit: '200' })
+  t.equal(first.remaining, 200 - reserveOf(json), 'the reservation counts at once')
 
-  const third = await postJson(`${baseURL}/chat/completions`, chat(), bearer('client-one'))
-  t.equal(third.status, 429, 'the stream\'s 30 tokens were charged too')
-  t.match(((await third.json()) as any).error, { type: 'tokens', code: 'rate_limit_exceeded' })
-  t.match(await (await fetch(`${origin}/metrics`)).text(), /^qwen_gateway_rate_limited_total\{limit="tokens"\} 1$/m)
+  const streamed = chat({ max_tokens: 50, stream: true, sim: { usage } })
+  const second = await send(streamed)
+  t.equal(second.remaining, 200 - 30 - reserveOf(streamed), 'the first answer was settled at its real 30 tokens')
+
+  const plain = chat({ max_tokens: 50 })
+  const third = await send(plain)
+  t.equal(third.remaining, 200 - 30 - 30 - reserveOf(plain), 'the stream was settled at its real 30 tokens too')
+})
+
+t.test('concurrent requests cannot all slip under the token budget', async t => {
+  const { baseURL, origin, sim } = await startStack(t, { env: { GATEWAY_API_KEYS: 'client-one', RATE_LIMIT_TPM: '1000' } })
+  // Each may use up to 300 tokens: at most three fit into 1,000, however fast they arrive.
+  const burst = await Promise.all(Array.from({ length: 10 }, () =>
+    postJson(`${baseURL}/chat/completions`, chat({ max_tokens: 300, sim: { ttfbMs: 100 } }), bearer('client-one')).then(async res => {
+      await res.text()
+      return res.status
+    })))
+  t.equal(burst.filter(status => status === 200).length, 3, `three admitted: ${burst.join(', ')}`)
+  t.equal(burst.filter(status => status === 429).length, 7)
+  t.equal(sim.requests.length, 3, 'the others never reached the upstream')
+  t.match(await (await fetch(`${origin}/metrics`)).text(), /^qwen_gateway_rate_limited_total\{limit="tokens"\} 7$/m)
+})
+
+t.test('a legacy request counts each prompt: 128 prompts cannot pass a small budget', async t => {
+  const { baseURL, sim } = await startStack(t, { env: { GATEWAY_API_KEYS: 'client-one', RATE_LIMIT_TPM: '5000', RATE_LIMIT_RPM: '200' } })
+  const prompts = Array.from({ length: 128 }, (_, i) => `prompt number ${i}`)
+  const big = await postJson(`${baseURL}/completions`, { model: 'qwen-plus', prompt: prompts, max_tokens: 100 }, bearer('client-one'))
+  t.equal(big.status, 429)
+  t.equal(big.headers.get('x-should-retry'), 'false', 'waiting would not help: the request alone is over the budget')
+  t.match(((await big.json()) as any).error, { type: 'tokens', code: 'rate_limit_exceeded', message: /Request too large for key-1: it needs 1\d{4} tokens/ })
+  t.equal(sim.requests.length, 0)
+
+  const fits = await postJson(`${baseURL}/completions`, { model: 'qwen-plus', prompt: prompts.slice(0, 10), max_tokens: 100 }, bearer('client-one'))
+  t.equal(fits.status, 200, 'ten prompts fit')
+  t.equal(fits.headers.get('x-ratelimit-remaining-requests'), '190', 'and count as ten requests')
+  await fits.text()
+})
+
+t.test('a request refused upstream gives its reservation back', async t => {
+  const { baseURL } = await startStack(t, { env: { GATEWAY_API_KEYS: 'client-one', RATE_LIMIT_TPM: '400' } })
+  for (let i = 0; i < 5; i++) {
+    const res = await postJson(`${baseURL}/chat/completions`, chat({ max_tokens: 300, sim: { error: 'context_overflow' } }), bearer('client-one'))
+    t.equal(res.status, 400, `refused upstream ${i + 1}: not a 429`)
+    await res.text()
+  }
 })
 
 t.test('named clients in the config file carry their own limits', async t => {

@@ -27,13 +27,25 @@ t.test('two replicas share one request budget and one token budget', { skip }, a
   for (const gateway of [a, b, a, b, a, b]) statuses.push(await statusOf(`${gateway.baseURL}/chat/completions`, chat, auth))
   t.same(statuses, [200, 200, 200, 200, 429, 429], 'four requests per minute across both replicas')
 
-  const tokenEnv = { ...env, RATE_LIMIT_RPM: '0', RATE_LIMIT_TPM: '40', GATEWAY_API_KEYS: 'token-client-key' }
+  // Each request reserves its prompt estimate plus max_tokens (about 40 tokens) and is settled at its real 25.
+  const costly = { ...chat, max_tokens: 10, sim: { usage: { prompt_tokens: 15, completion_tokens: 10 } } }
+  const reserve = Math.ceil(Buffer.byteLength(JSON.stringify(costly)) / 4) + 10
+  const tokenEnv = { ...env, RATE_LIMIT_RPM: '0', RATE_LIMIT_TPM: String(50 + reserve - 1), GATEWAY_API_KEYS: 'token-client-key' }
   const [c, d] = await Promise.all([spawnGateway(t, tokenEnv), spawnGateway(t, tokenEnv)])
   const tokenAuth = { authorization: 'Bearer token-client-key' }
-  const costly = { ...chat, sim: { usage: { prompt_tokens: 15, completion_tokens: 10 } } }
   t.equal(await statusOf(`${c.baseURL}/chat/completions`, costly, tokenAuth), 200)
-  t.equal(await statusOf(`${d.baseURL}/chat/completions`, costly, tokenAuth), 200, '25 of 40 tokens used, on the other replica')
-  t.equal(await statusOf(`${c.baseURL}/chat/completions`, costly, tokenAuth), 429, '50 of 40 tokens used across both')
+  t.equal(await statusOf(`${d.baseURL}/chat/completions`, costly, tokenAuth), 200, '25 tokens used, on the other replica')
+  t.equal(await statusOf(`${c.baseURL}/chat/completions`, costly, tokenAuth), 429, '50 used across both: the next reservation does not fit')
+
+  // Concurrent requests on both replicas: the reservations are atomic in Redis, so only what fits gets through.
+  const burstEnv = { ...env, RATE_LIMIT_RPM: '0', RATE_LIMIT_TPM: '1000', GATEWAY_API_KEYS: 'burst-client-key' }
+  const [e, f] = await Promise.all([spawnGateway(t, burstEnv), spawnGateway(t, burstEnv)])
+  const burstAuth = { authorization: 'Bearer burst-client-key' }
+  const upstreamBefore = sim.requests.length
+  const burst = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+    statusOf(`${(i % 2 ? e : f).baseURL}/chat/completions`, { ...chat, max_tokens: 300, sim: { ttfbMs: 100 } }, burstAuth)))
+  t.equal(burst.filter(status => status === 200).length, 3, `three of twelve admitted across both replicas: ${burst.join(', ')}`)
+  t.equal(sim.requests.length - upstreamBefore, 3)
 })
 
 t.test('a key that cools down on one replica is avoided by the other', { skip }, async t => {
@@ -93,7 +105,7 @@ t.test('when Redis goes away the gateway keeps serving, says so, and limits fail
   const redis = await startRedis(t)
   const sim = await startSimulator()
   t.after(() => sim.close())
-  const gateway = await spawnGateway(t, { DASHSCOPE_BASE_URL: sim.url, REDIS_URL: redis.url, GATEWAY_API_KEYS: 'client-key-x', RATE_LIMIT_RPM: '2', RATE_LIMIT_TPM: '1000', LOG_LEVEL: 'info' })
+  const gateway = await spawnGateway(t, { DASHSCOPE_BASE_URL: sim.url, REDIS_URL: redis.url, GATEWAY_API_KEYS: 'client-key-x', RATE_LIMIT_RPM: '2', RATE_LIMIT_TPM: '10000', LOG_LEVEL: 'info' })
   const auth = { authorization: 'Bearer client-key-x' }
   t.equal(await statusOf(`${gateway.baseURL}/chat/completions`, chat, auth), 200)
   await redis.stop()

@@ -269,3 +269,24 @@ t.test('a mid-stream upstream error ends the stream with one error event and no 
   const text = chunks.filter(chunk => !chunk.error).flatMap(chunk => chunk.choices).map(choice => choice.text).join('')
   t.equal(text, 'alpha beta ', 'the text sent before the error went through')
 })
+
+t.test('a multi-prompt stream whose second prompt fails closes the first one\'s upstream, and the gauges return to zero', async t => {
+  const { sim, baseURL, origin } = await startStack(t)
+  // The first prompt streams slowly; the second is refused before its stream begins.
+  sim.setOverride(request => request.body.messages[0].content === 'second' ? { error: 'context_overflow', ttfbMs: 100 } : { intervalMs: 200 })
+  const res = await postJson(`${baseURL}/completions`, { model: 'qwen-plus', prompt: ['first', 'second'], stream: true })
+  t.equal(res.status, 400, 'the failure is the answer')
+  t.equal(((await readJson(res)) as any).error.code, 'invalid_parameter_error')
+  const first = chatRequests(sim.requests).find(request => request.body.messages[0].content === 'first')!
+  const closed = first.clientClosedAt ?? (await sim.waitFor('client-closed', 2000)).clientClosedAt
+  t.ok(closed, 'the first prompt\'s upstream request was closed by the gateway')
+  let inFlight: any
+  for (let i = 0; i < 50; i++) {
+    inFlight = ((await (await fetch(`${origin}/health`)).json()) as any).in_flight
+    if (inFlight.streams === 0) break
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  t.same(inFlight, { requests: 1, streams: 0 }, 'nothing left in flight')
+  const metrics = await (await fetch(`${origin}/metrics`)).text()
+  t.match(metrics, /^qwen_gateway_streams_in_flight 0$/m)
+})
