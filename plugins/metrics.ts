@@ -86,6 +86,16 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
       for (const { upstream, key, modelsSetAside } of keyStates()) this.set({ upstream, key }, modelsSetAside)
     }
   })
+  let queues: () => Array<{ upstream: string, waiting: number }> = () => []
+  // eslint-disable-next-line no-new -- registered by its constructor, read only through collect()
+  new client.Gauge({
+    name: 'qwen_gateway_upstream_requests_waiting',
+    help: 'Requests waiting for a free upstream connection: above 0 only under a configured UPSTREAM_CONNECTIONS cap.',
+    labelNames: ['upstream'],
+    collect () {
+      for (const { upstream, waiting } of queues()) this.set({ upstream }, waiting)
+    }
+  })
   let activeSessions = () => 0
   // eslint-disable-next-line no-new -- registered by its constructor, read only through collect()
   new client.Gauge({
@@ -152,6 +162,10 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
     /** Sessions are counted when Prometheus scrapes, from the tracker's sliding window. */
     watchSessions (count: () => number) {
       activeSessions = count
+    },
+    /** Read when Prometheus scrapes: the undici pools know their own queues. */
+    watchQueues (provider: typeof queues) {
+      queues = provider
     },
     /** Key states are read when Prometheus scrapes, so a cooldown that simply ran out shows as up again. */
     watchKeys (provider: typeof keyStates) {

@@ -28,12 +28,21 @@ function registry (list: UpstreamClient[], dispatch: ReturnType<typeof createDis
 export default fp(async function upstream (fastify) {
   const { config, sharedState, gatewayMetrics } = fastify
   const clients: UpstreamClient[] = []
+  // Once per upstream and half-minute at most: under a sustained queue, one line says it, not every request.
+  const warnedAt = new Map<string, number>()
+  const warnSaturated = (upstream: string, connections: number) => {
+    const now = Date.now()
+    if (now - (warnedAt.get(upstream) ?? -Infinity) < 30_000) return
+    warnedAt.set(upstream, now)
+    fastify.log.warn({ upstream, connections }, `every one of the ${connections} upstream connections (UPSTREAM_CONNECTIONS) is busy: new requests wait for one (qwen_gateway_upstream_requests_waiting); raise or unset UPSTREAM_CONNECTIONS`)
+  }
   for (const spec of config.topology.upstreams) {
     const client = createUpstreamClient(spec, {
       connections: config.UPSTREAM_CONNECTIONS,
       connectTimeout: config.UPSTREAM_CONNECT_TIMEOUT_MS,
       headersTimeout: config.UPSTREAM_HEADERS_TIMEOUT_MS,
-      bodyTimeout: config.UPSTREAM_BODY_TIMEOUT_MS
+      bodyTimeout: config.UPSTREAM_BODY_TIMEOUT_MS,
+      onSaturated: warnSaturated
     }, {
       maxCooldownMs: config.KEY_COOLDOWN_MAX_MS,
       disableMs: config.KEY_DISABLE_MS,
@@ -65,6 +74,7 @@ export default fp(async function upstream (fastify) {
   for (const event of await sharedState.loadPenalties(keys)) applyRemote(event)
   sharedState.onPenalty(applyRemote)
 
+  gatewayMetrics.watchQueues(() => clients.map(client => ({ upstream: client.name, waiting: client.waiting() })))
   gatewayMetrics.watchKeys(() => clients.flatMap(client =>
     client.keys.entries.map(entry => ({
       upstream: client.name,

@@ -21,6 +21,8 @@ export interface PoolOptions {
   connectTimeout: number
   headersTimeout: number
   bodyTimeout: number
+  /** Told when a request has to wait because every allowed connection is busy (only with a cap). */
+  onSaturated?: (upstream: string, connections: number) => void
 }
 
 // Error bodies are read only to build a message; a broken upstream must not make us buffer megabytes.
@@ -46,8 +48,13 @@ export function createUpstreamClient (spec: UpstreamSpec, pool: PoolOptions, key
     keepAliveTimeout: 30_000
   })
 
+  /** Requests waiting for a free connection: only ever more than 0 under a configured UPSTREAM_CONNECTIONS cap. */
+  const waiting = () => pool.connections > 0 ? dispatcher.stats.queued : 0
+
   /** Sends a request; resolves with the response whatever its status, rejects only when no answer came. */
   async function request (call: UpstreamCall, key: KeyEntry | null): Promise<Dispatcher.ResponseData> {
+    // A stream holds its connection for its whole life: under a cap, the next request would wait unseen.
+    if (pool.connections > 0 && dispatcher.stats.size >= pool.connections) pool.onSaturated?.(spec.name, pool.connections)
     const headers: Record<string, string> = {
       accept: call.stream ? 'text/event-stream' : 'application/json',
       'x-request-id': call.requestId
@@ -85,6 +92,7 @@ export function createUpstreamClient (spec: UpstreamSpec, pool: PoolOptions, key
     baseUrl: spec.baseUrl,
     context,
     keys,
+    waiting,
     request,
     errorFrom,
     // By the time the app closes, the server has stopped and the grace period for streams is over.
