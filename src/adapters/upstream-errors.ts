@@ -116,10 +116,12 @@ export function penaltyFor (error: GatewayError): PenaltyInput | null {
 export function refusedEverywhere (refusal: Refusal | null, reason: PenaltyReason, model: string, context: UpstreamContext): GatewayError {
   const said = refusal ?? { status: reason === 'quota' ? 429 : reason === 'access_denied' ? 403 : 401, message: 'no message', type: 'invalid_request_error', code: null }
   const which = reason === 'access_denied' || (reason === 'quota' && MODEL_QUOTA_CODES.test(said.code ?? '')) ? ` for ${model}` : ''
-  const hint = reason === 'refused' ? ' (DashScope keys are bound to a region: check DASHSCOPE_API_KEY against DASHSCOPE_BASE_URL)' : ''
+  const refused = reason === 'refused'
+    ? `rejected the gateway's credentials: it refused every configured key (DashScope keys are bound to a region: check DASHSCOPE_API_KEY against DASHSCOPE_BASE_URL)`
+    : `refused every configured key${which}`
   return new GatewayError({
     statusCode: said.status,
-    message: `The upstream ${context.host} refused every configured key${which}${hint}; it is tried again later, not on every request. Upstream said: ${said.message}`,
+    message: `The upstream ${context.host} ${refused}; the gateway asks again later, not on every request. Upstream said: ${said.message}`,
     type: said.type,
     code: said.code,
     source: 'upstream',
