@@ -158,11 +158,12 @@ export function createDispatcher (clients: Map<string, UpstreamClient>, options:
         throw finalError(lastError, request.targets, model)
       }
       const next = choose(request.targets, failures, request.affinity)
-      if (next?.lease) next.client.keys.release(next.lease)
+      if (next === null) throw finalError(lastError, request.targets, model)
+      if (next.lease) next.client.keys.release(next.lease)
       // A keyless upstream that says "slow down" would say it again at once; retry only somewhere else.
-      if ((reason === 'rate_limit' || reason === 'quota') && next?.target === choice.target && next.lease === null) throw lastError
+      if ((reason === 'rate_limit' || reason === 'quota') && next.target === choice.target && next.lease === null) throw lastError
       options.onRetry?.(choice.client.name, reason)
-      if ((reason === '5xx' || reason === 'network') && next?.target === choice.target) {
+      if ((reason === '5xx' || reason === 'network') && next.target === choice.target) {
         // Same upstream again: give it a moment, with jitter so replicas do not retry in step.
         await sleep(Math.min(options.windowMs - elapsed, 100 * 2 ** (attempt - 1) * (0.5 + Math.random() / 2)))
       }
