@@ -22,13 +22,20 @@ const base = (plan: Plan) => ({ id: plan.id, object: 'chat.completion.chunk', cr
 const contentChunk = (plan: Plan, content: string) =>
   ({ ...base(plan), usage: null, choices: [{ index: 0, delta: { content }, logprobs: null, finish_reason: null }] })
 
-const PADDING_PIECE = 16 * 1024
+const FOLLOW_UP = 16 * 1024
+const FOLLOW_UPS = 6
 
-/** Ordinary content chunks adding up to about `bytes` of text, to fill the buffers between upstream and client. */
+/**
+ * What goes before a broken event to put it behind backpressure. First one content event of `bytes`: written at
+ * once to a client that is not reading, it fills the buffers between the gateway and that client (for loopback,
+ * make it several MiB), so the gateway stops writing right after it. Then six events of 16 KiB: the gateway's relay
+ * buffers them until its own buffer is full (64 KiB on Node 22+) and pauses the upstream body, which then holds the
+ * last of them and the broken event until the client reads again.
+ */
 export function paddingChunks (plan: Plan, bytes: number): Array<Record<string, unknown>> {
-  const chunks: Array<Record<string, unknown>> = []
-  for (let sent = 0; sent < bytes; sent += PADDING_PIECE) chunks.push(contentChunk(plan, 'padding '.repeat(PADDING_PIECE / 8)))
-  return chunks
+  if (bytes <= 0) return []
+  const sizes = [bytes, ...Array.from({ length: FOLLOW_UPS }, () => FOLLOW_UP)]
+  return sizes.map(size => contentChunk(plan, 'padding '.repeat(Math.ceil(size / 8))))
 }
 
 const cut = (text: string, before: string) => text.slice(0, text.indexOf(before))

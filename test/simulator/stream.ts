@@ -6,9 +6,12 @@ import { eventErrorFrame, inspectionFrame } from './errors.ts'
 import { malformedData, paddingChunks, spacedJson, writeHugeFrame, type Json } from './hostile.ts'
 import { dashscopeHeaders } from './reply.ts'
 
-type Frame = { data: string, event?: string } | { reset: true } | { huge: HugeFrame }
+/** `delayMs` replaces the scenario's interval before this frame. */
+type Frame = { data: string, event?: string, delayMs?: number } | { reset: true } | { huge: HugeFrame }
 
 const SPLIT_GAP_MS = 5
+// Padding and broken events each go in a write of their own, so the gateway reads them apart.
+const HOSTILE_GAP_MS = 10
 
 export async function streamAnswer (ex: Exchange, plan: Plan, scenario: Scenario, includeUsage: boolean): Promise<void> {
   const frames = streamFrames(ex.requestId, plan, scenario, includeUsage)
@@ -54,8 +57,8 @@ function hostileFrames (plan: Plan, scenario: Scenario, json: Json): Frame[] {
   const frames: Frame[] = []
   const malformed = scenario.malformedFrame
   if (malformed !== undefined) {
-    for (const chunk of paddingChunks(plan, malformed.paddingBytes ?? 0)) frames.push({ data: json(chunk) })
-    frames.push({ data: malformedData(plan, malformed.kind, json) })
+    for (const chunk of paddingChunks(plan, malformed.paddingBytes ?? 0)) frames.push({ data: json(chunk), delayMs: HOSTILE_GAP_MS })
+    frames.push({ data: malformedData(plan, malformed.kind, json), delayMs: malformed.paddingBytes ? HOSTILE_GAP_MS : undefined })
   }
   if (scenario.hugeFrame !== undefined) frames.push({ huge: scenario.hugeFrame })
   return frames
@@ -77,8 +80,9 @@ async function writeFrames (ex: Exchange, frames: Frame[], scenario: Scenario, p
     if (i > 0) await ex.write(frames.slice(0, i).map((frame) => format(frame, framing)).join(''))
   }
   for (; i < frames.length; i++) {
-    if (framing.batched !== true) await ex.sleep(i === 0 ? scenario.firstChunkDelayMs : scenario.intervalMs)
     const frame = frames[i]
+    if ('delayMs' in frame && frame.delayMs !== undefined) await ex.sleep(frame.delayMs)
+    else if (framing.batched !== true) await ex.sleep(i === 0 ? scenario.firstChunkDelayMs : scenario.intervalMs)
     // Reset: destroy the socket without the terminating zero-length chunk.
     if ('reset' in frame) return ex.destroy()
     // An event that never ends: the connection stays open until the client leaves.

@@ -53,7 +53,11 @@ export type MalformedKind = 'usage' | 'tool_calls' | 'choices_string' | 'tool_ca
 
 export interface MalformedFrame {
   kind: MalformedKind
-  /** Content chunks of this many bytes in all, sent before the broken event: enough fills every buffer on the way (backpressure). */
+  /**
+   * Puts the broken event behind backpressure: first one content event of this many bytes, then six of 16 KiB, then
+   * the broken one, each in a write of its own 10 ms apart. A client that does not read while the large one arrives
+   * makes the gateway pause the upstream, and the broken event waits in the paused upstream body (see hostile.ts).
+   */
   paddingBytes?: number
 }
 
