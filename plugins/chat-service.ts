@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { FastifyBaseLogger } from 'fastify'
 import fp from 'fastify-plugin'
 import type { StreamObserver } from '../src/adapters/chat-stream.ts'
 import { transformCompletion, type AnswerOptions, type ChatCompletion } from '../src/adapters/chunk-transforms.ts'
@@ -44,6 +45,14 @@ export interface OpenedStream {
   context: UpstreamContext
 }
 
+export interface ChatServiceOptions {
+  /** Keep-alive comments on a stream whose upstream is silent, and how long to wait for its first byte. */
+  heartbeatMs: number
+  /** The largest upstream SSE event relayed (MAX_FRAME_BYTES). */
+  maxFrameBytes: number
+  log: FastifyBaseLogger
+}
+
 type Metrics = import('fastify').FastifyInstance['gatewayMetrics']
 type Upstreams = import('fastify').FastifyInstance['upstreams']
 
@@ -55,7 +64,9 @@ const isEventStream = (type: unknown) => typeof type === 'string' && type.starts
  * keys and fallbacks), its errors mapped, and its accounting (latency, time to first token, tokens, upstream
  * errors) recorded in one place.
  */
-export function createChatService (upstreams: Upstreams, metrics: Metrics, heartbeatMs: number) {
+export function createChatService (upstreams: Upstreams, metrics: Metrics, options: ChatServiceOptions) {
+  const { heartbeatMs, maxFrameBytes, log } = options
+
   function recordFailure (call: ChatCall, error: GatewayError, sentAt: number, midStream = false) {
     const status = midStream
       ? 'stream'
@@ -123,7 +134,7 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, heart
    * client gets headers and keep-alive comments; a later failure then arrives as an error event.
    */
   async function stream (call: ChatCall, handlerFor: (observer: StreamObserver, context: UpstreamContext) => FrameHandler): Promise<SseRelay> {
-    const relay = new SseRelay({ intervalMs: heartbeatMs, onBeat: () => metrics.heartbeat() })
+    const relay = new SseRelay({ heartbeat: { intervalMs: heartbeatMs, onBeat: () => metrics.heartbeat() }, maxFrameBytes })
     let opened: OpenedStream | null = null
     let failed: GatewayError | null = null
     const observer: StreamObserver = {
@@ -135,8 +146,12 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, heart
     relay.once('close', () => {
       metrics.streamEnded()
       if (!opened) return
-      if (failed) recordFailure(call, failed, opened.sentAt, true)
-      else if (!call.signal.aborted) metrics.upstream(call.operation, call.model, 200, seconds(opened.sentAt))
+      if (failed) {
+        recordFailure(call, failed, opened.sentAt, true)
+        log.warn({ err: failed, reqId: call.requestId, upstream: opened.context.name }, 'stream ended with an error event')
+      } else if (!call.signal.aborted && !relay.failed) {
+        metrics.upstream(call.operation, call.model, 200, seconds(opened.sentAt))
+      }
     })
     const attach = (stream: OpenedStream) => {
       opened = stream
@@ -169,5 +184,10 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, heart
 }
 
 export default fp(async function chatService (fastify) {
-  fastify.decorate('chatService', createChatService(fastify.upstreams, fastify.gatewayMetrics, fastify.config.HEARTBEAT_INTERVAL_MS))
+  const { config } = fastify
+  fastify.decorate('chatService', createChatService(fastify.upstreams, fastify.gatewayMetrics, {
+    heartbeatMs: config.HEARTBEAT_INTERVAL_MS,
+    maxFrameBytes: config.MAX_FRAME_BYTES,
+    log: fastify.log
+  }))
 }, { name: 'chat-service', dependencies: ['upstream', 'metrics'] })

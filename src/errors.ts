@@ -151,3 +151,26 @@ export const internalError = () => new GatewayError({
   message: 'The gateway hit an internal error. It has been logged; please retry.',
   errorType: 'gateway_internal'
 })
+
+// Issue 9: what ends a stream a broken or hostile upstream would otherwise hurt.
+
+/** One upstream SSE event outgrew MAX_FRAME_BYTES: the stream ends rather than buffering on. */
+export const upstreamFrameTooLarge = (host: string, maxBytes: number) => new GatewayError({
+  statusCode: 502,
+  type: 'server_error',
+  code: 'upstream_frame_too_large',
+  message: `The upstream ${host} sent an SSE event larger than MAX_FRAME_BYTES (${maxBytes} bytes); the stream was stopped. Raise MAX_FRAME_BYTES if the upstream really sends events this large.`,
+  source: 'upstream',
+  errorType: 'upstream_protocol'
+})
+
+/** An event the stream handler had to read could not be parsed or transformed (upstreamProtocol, with its cause). */
+export const upstreamUnreadableEvent = (host: string, what: string, cause: unknown) => new GatewayError({
+  statusCode: 502,
+  type: 'server_error',
+  code: 'upstream_protocol_error',
+  message: `The upstream ${host} sent an answer the gateway could not read: ${what}.`,
+  source: 'upstream',
+  errorType: 'upstream_protocol',
+  cause
+})

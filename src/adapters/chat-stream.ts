@@ -1,7 +1,7 @@
 import type { GatewayError } from '../errors.ts'
 import type { FrameHandler } from '../sse/relay.ts'
 import { DONE_EVENT, dataEvent, parseEvent } from '../sse/event.ts'
-import { StreamTransforms, type AnswerOptions, type Chunk } from './chunk-transforms.ts'
+import { checkChunkShape, StreamTransforms, type AnswerOptions, type Chunk } from './chunk-transforms.ts'
 import { errorFromUpstream, readErrorFields, statusForStreamError, type UpstreamContext } from './upstream-errors.ts'
 import { fromMidStreamError } from './upstream-failures.ts'
 import type { Usage } from './usage.ts'
@@ -27,10 +27,11 @@ export interface ChatStreamOptions extends Partial<AnswerOptions> {
 // What to look for in a frame without parsing it. The frame is read as latin1 (one char per byte: cheap, and exact
 // for these ASCII keys), then searched with one regular expression per question, which costs a third of what a
 // native search per key does. Inside a JSON string a quote is always escaped, so these match real keys only,
-// never text the model wrote.
-const NEEDS_PARSING = /"(?:usage":\{|tool_calls":\[|reasoning":")/
-const FINISH_REASON = /"finish_reason":"/
-const TOKEN = /"(?:content|reasoning_content|reasoning|arguments|name)":"[^"]/
+// never text the model wrote. JSON allows whitespace around the colon, and Python upstreams write `"usage": {`
+// (json.dumps' default separators): a compact-only pattern left such streams uncharged (issue 9).
+const NEEDS_PARSING = /"(?:usage"[ \t\r\n]*:[ \t\r\n]*\{|tool_calls"[ \t\r\n]*:[ \t\r\n]*\[|reasoning"[ \t\r\n]*:[ \t\r\n]*")/
+const FINISH_REASON = /"finish_reason"[ \t\r\n]*:[ \t\r\n]*"/
+const TOKEN = /"(?:content|reasoning_content|reasoning|arguments|name)"[ \t\r\n]*:[ \t\r\n]*"[^"]/
 
 /**
  * The chat stream handler: forwards upstream chunks byte for byte and parses only the frames that need a change:
@@ -73,8 +74,10 @@ export class ChatStreamHandler implements FrameHandler {
       const watchFinish = this.#transforms?.watchesFinish ?? false
       const finish = (!this.#finishSeen || watchFinish) && FINISH_REASON.test(text)
       if (finish) this.#finishSeen = true
-      if (this.#parseAll || NEEDS_PARSING.test(text) || (finish && watchFinish)) return this.#rewrite(frame.toString('utf8', 6))
-      return undefined
+      if (!(this.#parseAll || NEEDS_PARSING.test(text) || (finish && watchFinish))) return undefined
+      // A frame whose data spans several lines is read field by field; one line (LF or CRLF ending) is JSON as it is.
+      if (text.indexOf('\n') < text.length - 3) return this.#unusual(frame)
+      return this.#rewrite(JSON.parse(frame.toString('utf8', 6)))
     }
     return this.#unusual(frame)
   }
@@ -95,9 +98,13 @@ export class ChatStreamHandler implements FrameHandler {
     return dataEvent(error.toJSON())
   }
 
-  /** Parses one chunk, applies the transforms, and writes the result (possibly several chunks, possibly none). */
-  #rewrite (json: string): string | null {
-    const chunk = JSON.parse(json) as Chunk
+  /**
+   * Applies the transforms to one parsed chunk and writes the result (possibly several chunks, possibly none). A chunk
+   * that is not JSON (JSON.parse threw before), or not shaped as the transforms need, throws: the relay then ends the
+   * stream with an upstream_protocol error event (see SseRelay).
+   */
+  #rewrite (chunk: unknown): string | null {
+    checkChunkShape(chunk)
     if (chunk.usage) this.#observer.usage(chunk.usage)
     let out = ''
     this.#transforms ??= new StreamTransforms(this.#answer)
@@ -121,12 +128,14 @@ export class ChatStreamHandler implements FrameHandler {
     let payload: unknown
     try {
       payload = JSON.parse(data)
-    } catch {
+    } catch (error) {
+      // A broken chunk that carried usage or tool calls cannot be dropped unseen (issue 9): the stream ends with an error.
+      if (NEEDS_PARSING.test(data)) throw error
       return null // the official SDK throws on non-JSON data, so such an event never reaches a client
     }
-    if (event !== 'error' && Array.isArray((payload as Chunk).choices)) {
-      if (data.includes('"finish_reason":"')) this.#finishSeen = true
-      return this.#rewrite(data)
+    if (event !== 'error' && typeof payload === 'object' && payload !== null && Array.isArray((payload as Chunk).choices)) {
+      if (FINISH_REASON.test(data)) this.#finishSeen = true
+      return this.#rewrite(payload)
     }
     const fields = readErrorFields(payload)
     if (fields) return this.#fail(errorFromUpstream(statusForStreamError(fields.code), fields, this.#context))

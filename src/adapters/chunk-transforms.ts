@@ -36,6 +36,38 @@ export interface Chunk {
   [key: string]: unknown
 }
 
+/**
+ * A chunk the transforms cannot work on (`"choices":"x"`, `"tool_calls":{}`): thrown rather than guessed around.
+ * In a stream it ends the stream with an upstream_protocol error event (the relay guards every frame).
+ */
+export class ChunkShapeError extends TypeError {
+  override name = 'ChunkShapeError'
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * Checks the parts of a parsed chunk the transforms rely on: an object whose usage, choices, deltas and tool calls
+ * have their types. Call it before `StreamTransforms.apply`.
+ */
+export function checkChunkShape (chunk: unknown): asserts chunk is Chunk {
+  if (!isObject(chunk)) throw new ChunkShapeError('the chunk is not an object')
+  if (chunk.usage != null && !isObject(chunk.usage)) throw new ChunkShapeError('"usage" is not an object')
+  if (chunk.choices === undefined) return
+  if (!Array.isArray(chunk.choices)) throw new ChunkShapeError('"choices" is not a list')
+  for (const choice of chunk.choices) {
+    if (!isObject(choice)) throw new ChunkShapeError('a choice is not an object')
+    if (choice.delta == null) continue
+    if (!isObject(choice.delta)) throw new ChunkShapeError('"delta" is not an object')
+    const calls = choice.delta.tool_calls
+    if (calls == null) continue
+    if (!Array.isArray(calls)) throw new ChunkShapeError('"tool_calls" is not a list')
+    for (const call of calls) {
+      if (!isObject(call) || (call.function != null && !isObject(call.function))) throw new ChunkShapeError('a tool call is not an object')
+    }
+  }
+}
+
 /** vLLM (0.17+) and Ollama name the reasoning field `reasoning`; clients such as Roo Code read `reasoning_content`. */
 export function renameReasoning (holder: Record<string, unknown> | undefined): void {
   if (!holder || typeof holder.reasoning !== 'string') return

@@ -1,5 +1,7 @@
 import { errors } from 'undici'
-import { GatewayError, upstreamConnectionLost, upstreamProtocol, upstreamTimeout, upstreamUnreachable } from '../errors.ts'
+import { GatewayError, upstreamConnectionLost, upstreamFrameTooLarge, upstreamProtocol, upstreamTimeout, upstreamUnreachable, upstreamUnreadableEvent } from '../errors.ts'
+import { FrameTooLargeError, UnreadableFrameError } from '../sse/relay.ts'
+import { ChunkShapeError } from './chunk-transforms.ts'
 
 /** Maps what undici throws (timeouts, refused or reset connections) to the status a client should see. */
 export function fromUndiciError (error: unknown, host: string): GatewayError {
@@ -17,8 +19,19 @@ export function isAbort (error: unknown): boolean {
     (error instanceof Error && error.name === 'AbortError')
 }
 
-/** A failure after the upstream had started answering: only a timeout or a broken connection is left. */
+/**
+ * A failure after the upstream had started answering: a timeout, a broken connection, or an event the relay
+ * refused (too large, or one the stream handler could not parse or transform).
+ */
 export function fromMidStreamError (error: unknown, host: string): GatewayError {
   if (error instanceof errors.BodyTimeoutError) return upstreamTimeout(host, 'body', error)
+  if (error instanceof FrameTooLargeError) return upstreamFrameTooLarge(host, error.maxBytes)
+  if (error instanceof UnreadableFrameError) return upstreamUnreadableEvent(host, unreadable(error.cause), error.cause)
   return upstreamConnectionLost(host, error)
+}
+
+function unreadable (cause: unknown): string {
+  if (cause instanceof SyntaxError) return 'an event was not valid JSON'
+  if (cause instanceof ChunkShapeError) return `an event had an unexpected shape (${cause.message})`
+  return 'an event had a shape the gateway could not handle'
 }

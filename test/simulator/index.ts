@@ -71,7 +71,8 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
       live.delete(controller)
     })
     handle(ex, config, recorder).catch((err: unknown) => {
-      if (controller.signal.aborted) return
+      // A write that failed because the client closed the socket: its 'close' (client-closed) is on the way.
+      if (controller.signal.aborted || req.socket.destroyed) return
       if (res.headersSent) return ex.destroy()
       sendError(ex, wrappedReply(500, 'InternalError', `Simulator failure: ${String(err)}`, ex.requestId, 'InternalError'))
     })

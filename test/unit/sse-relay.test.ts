@@ -1,6 +1,6 @@
 import t from 'tap'
 import { PassThrough } from 'node:stream'
-import { frameEnd, SseRelay, type FrameHandler } from '../../src/sse/relay.ts'
+import { FrameTooLargeError, frameEnd, SseRelay, UnreadableFrameError, type FrameHandler } from '../../src/sse/relay.ts'
 import { ChatStreamHandler, type StreamObserver } from '../../src/adapters/chat-stream.ts'
 import type { Usage } from '../../src/adapters/usage.ts'
 import type { GatewayError } from '../../src/errors.ts'
@@ -167,4 +167,236 @@ t.test('destroying the relay (client gone) destroys the upstream body', async t 
   source.write(chunk({ content: 'Hi' }))
   relayed.destroy()
   t.ok(source.destroyed)
+})
+
+// Issue 9: what a broken or hostile upstream can do to one stream, and no more.
+
+/** A handler that passes every frame through, fails with a marker event, and records what it was told. */
+function recordingHandler (overrides: Partial<FrameHandler> = {}) {
+  const seen = { frames: [] as string[], failures: [] as Error[] }
+  const handler: FrameHandler = {
+    done: false,
+    frame (frame) {
+      seen.frames.push(frame.toString())
+      return undefined
+    },
+    end: () => 'data: [DONE]\n\n',
+    fail (error) {
+      seen.failures.push(error)
+      return 'data: {"error":{}}\n\n'
+    },
+    ...overrides
+  }
+  return { handler, seen }
+}
+
+t.test('a blank line split across reads in every way ends the event there (LF and CRLF)', async t => {
+  for (const nl of ['\n', '\r\n']) {
+    const text = `data: {"a":1}${nl}${nl}data: {"b":2}${nl}${nl}`
+    const bytes = Buffer.from(text)
+    for (let i = 1; i < bytes.length - 1; i++) {
+      for (const j of [i + 1, i + 2, i + 3]) {
+        if (j >= bytes.length) continue
+        const { handler, seen } = recordingHandler()
+        const out = await relay([bytes.subarray(0, i), bytes.subarray(i, j), bytes.subarray(j)], handler)
+        if (out !== text + 'data: [DONE]\n\n' || seen.frames.length !== 2 || seen.frames[0] !== `data: {"a":1}${nl}${nl}`) {
+          t.fail(`${JSON.stringify(nl)} split at ${i} and ${j}: ${JSON.stringify(seen.frames)}`)
+          return
+        }
+      }
+    }
+  }
+  t.pass('every split found the same two events')
+})
+
+t.test('a long event in many reads is joined once, not copied again on every read', async t => {
+  const event = Buffer.from(`data: {"choices":[{"index":0,"delta":{"content":"${'x'.repeat(2 * 1024 * 1024)}"}}]}\n\n`)
+  const parts: Buffer[] = []
+  for (let i = 0; i < event.length; i += 1024) parts.push(event.subarray(i, i + 1024))
+  const concat = Buffer.concat
+  let copied = 0
+  Buffer.concat = (list: readonly Uint8Array[], length?: number) => {
+    const joined = concat(list, length)
+    copied += joined.length
+    return joined
+  }
+  let out: string
+  try {
+    const { handler } = recordingHandler()
+    out = await relay(parts, handler)
+  } finally {
+    Buffer.concat = concat
+  }
+  t.equal(out, event.toString() + 'data: [DONE]\n\n')
+  // Once by the relay, once by this test's own join of the output; a copy per read would be about a thousand times more.
+  t.ok(copied <= 2 * event.length + 64, `copied ${copied} bytes for an event of ${event.length} in ${parts.length} reads`)
+})
+
+t.test('an event that outgrows maxFrameBytes ends the stream with the handler\'s error event and destroys the upstream', async t => {
+  const source = new PassThrough()
+  const { handler, seen } = recordingHandler()
+  const relayed = new SseRelay({ maxFrameBytes: 1024 }).attach(source, handler)
+  const out: Buffer[] = []
+  relayed.on('data', (buf: Buffer) => out.push(buf))
+  const ended = new Promise(resolve => relayed.once('end', resolve))
+  source.write('data: {"first":true}\n\ndata: {"huge":"')
+  for (let i = 0; i < 4 && !source.destroyed; i++) source.write('y'.repeat(400))
+  await ended
+  t.equal(Buffer.concat(out).toString(), 'data: {"first":true}\n\ndata: {"error":{}}\n\n', 'what came before, then the error event')
+  t.equal(seen.failures.length, 1)
+  t.type(seen.failures[0], FrameTooLargeError)
+  t.equal((seen.failures[0] as FrameTooLargeError).maxBytes, 1024)
+  t.ok(source.destroyed, 'the upstream body was destroyed, not drained')
+  t.ok(relayed.failed)
+})
+
+t.test('a complete event over maxFrameBytes in one read is refused too; one of exactly maxFrameBytes passes', async t => {
+  const exact = `data: "${'z'.repeat(1024 - 10)}"\n\n`
+  t.equal(Buffer.byteLength(exact), 1024)
+  const ok = recordingHandler()
+  const source = new PassThrough()
+  const relayed = new SseRelay({ maxFrameBytes: 1024 }).attach(source, ok.handler)
+  const out: Buffer[] = []
+  relayed.on('data', (buf: Buffer) => out.push(buf))
+  const ended = new Promise(resolve => relayed.once('end', resolve))
+  source.end(exact)
+  await ended
+  t.equal(Buffer.concat(out).toString(), exact + 'data: [DONE]\n\n')
+
+  const over = recordingHandler()
+  const refused = await new Promise<string>(resolve => {
+    const source = new PassThrough()
+    const relayed = new SseRelay({ maxFrameBytes: 1024 }).attach(source, over.handler)
+    const out: Buffer[] = []
+    relayed.on('data', (buf: Buffer) => out.push(buf))
+    relayed.once('end', () => resolve(Buffer.concat(out).toString()))
+    source.end(`data: "${'z'.repeat(1024)}"\n\n`)
+  })
+  t.equal(refused, 'data: {"error":{}}\n\n')
+  t.type(over.seen.failures[0], FrameTooLargeError)
+})
+
+t.test('the chat handler names MAX_FRAME_BYTES in its error event', async t => {
+  const [obs, seen] = observer()
+  const source = new PassThrough()
+  const relayed = new SseRelay({ maxFrameBytes: 2048 }).attach(source, new ChatStreamHandler({ includeUsage: true }, obs, context))
+  const out: Buffer[] = []
+  relayed.on('data', (buf: Buffer) => out.push(buf))
+  const ended = new Promise(resolve => relayed.once('end', resolve))
+  source.write(chunk({ role: 'assistant', content: '' }))
+  source.write('data: {"choices":[{"delta":{"content":"' + 'w'.repeat(4096))
+  await ended
+  const events = Buffer.concat(out).toString().trim().split('\n\n')
+  t.same(JSON.parse(events.at(-1)!.slice(6)), {
+    error: {
+      message: 'The upstream upstream.test sent an SSE event larger than MAX_FRAME_BYTES (2048 bytes); the stream was stopped. Raise MAX_FRAME_BYTES if the upstream really sends events this large.',
+      type: 'server_error',
+      param: null,
+      code: 'upstream_frame_too_large'
+    }
+  })
+  t.equal(seen.errors[0].errorType, 'upstream_protocol')
+})
+
+t.test('whatever a handler throws on an event ends the stream with its error event, never escapes', async t => {
+  const { handler, seen } = recordingHandler({
+    frame (frame) {
+      if (frame.includes('boom')) throw new TypeError('cannot read this')
+      return undefined
+    }
+  })
+  const source = new PassThrough()
+  const out = await relay(['data: {"a":1}\n\ndata: {"boom":1}\n\ndata: {"never":1}\n\n'], handler)
+  t.equal(out, 'data: {"a":1}\n\ndata: {"error":{}}\n\n', 'events before it, then the error event; nothing after')
+  t.type(seen.failures[0], UnreadableFrameError)
+  t.type(seen.failures[0].cause, TypeError)
+  source.destroy()
+})
+
+t.test('a handler that throws after backpressure (the body emits on a tick of its own) is still caught', async t => {
+  // Nothing reads the relay at first: its buffer fills, it pauses the body, and the body buffers the broken event.
+  // Reading then resumes the body, which emits from a nextTick, outside any caller that could catch.
+  const [obs, seen] = observer()
+  const source = new PassThrough()
+  const relayed = new SseRelay().attach(source, new ChatStreamHandler({ includeUsage: false }, obs, context))
+  const content = chunk({ content: 'p'.repeat(16 * 1024) })
+  for (let i = 0; i < 8; i++) source.write(content)
+  await new Promise(resolve => setImmediate(resolve))
+  t.ok(source.isPaused(), 'the relay paused the upstream body')
+  source.write('data: {"choices":[],"usage":{"prompt_tokens":12,\n\n')
+  const out: Buffer[] = []
+  relayed.on('data', (buf: Buffer) => out.push(buf))
+  await new Promise(resolve => relayed.once('end', resolve))
+  const last = JSON.parse(Buffer.concat(out).toString().trim().split('\n\n').at(-1)!.slice(6))
+  t.equal(last.error.code, 'upstream_protocol_error')
+  t.equal(last.error.message, 'The upstream upstream.test sent an answer the gateway could not read: an event was not valid JSON.')
+  t.equal(seen.errors.length, 1)
+  t.ok(source.destroyed)
+})
+
+t.test('a handler that fails to describe its failure still ends the stream with an error event', async t => {
+  const { handler } = recordingHandler({
+    frame: () => { throw new Error('first') },
+    fail: () => { throw new Error('second') }
+  })
+  const out = await relay(['data: {}\n\n'], handler)
+  t.equal(JSON.parse(out.slice(6)).error.code, 'internal_error')
+
+  const ending = recordingHandler({ end: () => { throw new Error('at the end') } })
+  t.equal(await relay(['data: {}\n\n'], ending.handler), 'data: {}\n\ndata: {"error":{}}\n\n')
+  t.type(ending.seen.failures[0], UnreadableFrameError)
+})
+
+t.test('chunks the transforms cannot work on end the stream with upstream_protocol_error; odd ones nothing reads pass', async t => {
+  const cases: Array<[string, string, object, RegExp | null]> = [
+    ['truncated usage', 'data: {"choices":[],"usage":{"prompt_tokens":1,\n\n', {}, /an event was not valid JSON/],
+    ['truncated tool calls', 'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,\n\n', {}, /an event was not valid JSON/],
+    ['choices a string', 'data: {"choices":"x","usage":{"prompt_tokens":1}}\n\n', {}, /an event had an unexpected shape \("choices" is not a list\)/],
+    ['tool_calls an object, think tags', 'data: {"choices":[{"index":0,"delta":{"content":"","tool_calls":{}}}]}\n\n', { thinkTags: true }, /"tool_calls" is not a list/],
+    ['usage a string, legacy', 'data: {"choices":[{"index":0,"delta":{"content":"a"}}],"usage":"x"}\n\n', { mapChunk: (chunk: object) => chunk, done: null }, /"usage" is not an object/],
+    ['broken usage without a space after data:', 'data:{"choices":[],"usage":{"prompt\n\n', {}, /not valid JSON/],
+    ['tool_calls an object, nothing to transform', 'data: {"choices":[{"index":0,"delta":{"content":"","tool_calls":{}}}]}\n\n', {}, null]
+  ]
+  for (const [name, frame, options, message] of cases) {
+    const [obs, seen] = observer()
+    const out = await relay([chunk({ content: 'Hi' }), frame, chunk({ content: '' }, 'stop'), 'data: [DONE]\n\n'], new ChatStreamHandler({ includeUsage: true, ...options }, obs, context))
+    if (message === null) {
+      t.equal(out, chunk({ content: 'Hi' }) + frame + chunk({ content: '' }, 'stop') + 'data: [DONE]\n\n', `${name}: passed through untouched`)
+      continue
+    }
+    const events = out.trim().split('\n\n')
+    const error = JSON.parse(events.at(-1)!.slice(6)).error
+    t.equal(error.code, 'upstream_protocol_error', name)
+    t.match(error.message, message, name)
+    t.notOk(out.includes('[DONE]'), `${name}: no [DONE]`)
+    t.equal(seen.errors[0]?.errorType, 'upstream_protocol', name)
+  }
+})
+
+t.test('JSON with spaces (Python json.dumps): usage, finish_reason, first token and tool calls are all seen', async t => {
+  const spaced = (text: string) => text.replace(/":/g, '": ').replace(/,"/g, ', "')
+  const tabbed = (text: string) => text.replace(/":/g, '"\t:\t')
+  for (const [name, write] of [['spaces', spaced], ['tabs', tabbed]] as const) {
+    const [obs, seen] = observer()
+    const upstream = [chunk({ role: 'assistant', content: '' }), chunk({ content: 'Hi' }), chunk({ content: '' }, 'stop'), usageChunk].map(write).join('')
+    // No [DONE]: only a finish_reason that was seen makes the gateway add one rather than report a cut answer.
+    const out = await relay([upstream], new ChatStreamHandler({ includeUsage: false }, obs, context))
+    t.same(seen.usage, [{ prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 }], `${name}: usage recorded`)
+    t.equal(seen.firstToken, 1, `${name}: first token noticed`)
+    t.ok(out.endsWith('data: [DONE]\n\n'), `${name}: finish_reason seen, the answer is complete`)
+    t.notOk(out.includes('prompt_tokens'), `${name}: usage chunk dropped, as the client did not ask for it`)
+  }
+  const [obs] = observer()
+  const call = { index: 0, id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{"path": ' } }
+  const continuation = { index: 0, id: '', type: 'function', function: { arguments: '"a.ts"}' } }
+  const out = await relay([chunk({ content: null, tool_calls: [call] }), chunk({ tool_calls: [continuation] }), chunk({}, 'tool_calls'), 'data: [DONE]\n\n'].map(spaced), new ChatStreamHandler({ includeUsage: true }, obs, context))
+  t.notOk(out.includes('"id":""') || out.includes('"id": ""'), 'tool-call deltas normalised')
+})
+
+t.test('a chunk that must be parsed is read whole when its data spans several lines', async t => {
+  const [obs, seen] = observer()
+  const multiLine = 'data: {"id":"chatcmpl-1","choices":[],\ndata: "usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}\n\n'
+  const out = await relay([chunk({ content: 'Hi' }, 'stop'), multiLine, 'data: [DONE]\n\n'], new ChatStreamHandler({ includeUsage: true }, obs, context))
+  t.same(seen.usage, [{ prompt_tokens: 4, completion_tokens: 1, total_tokens: 5 }])
+  t.ok(out.includes('"usage":{"prompt_tokens":4'))
 })
