@@ -16,8 +16,11 @@ export interface GatewayProcess {
   exited: Promise<number | null>
 }
 
-/** Runs `node src/server.ts` as users do, on a free loopback port, and kills it when the test ends. */
-export async function spawnGateway (t: Teardown, env: Record<string, string>): Promise<GatewayProcess> {
+/**
+ * Runs `node src/server.ts` as users do and kills it when the test ends. On a free loopback port by default; with
+ * HOST and PORT in `env`, there, and ready once `readyPath` (default /health/live) answers 200.
+ */
+export async function spawnGateway (t: Teardown, env: Record<string, string>, options: { readyPath?: string, timeoutMs?: number } = {}): Promise<GatewayProcess> {
   const child = spawn(process.execPath, ['src/server.ts'], {
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
@@ -29,13 +32,25 @@ export async function spawnGateway (t: Teardown, env: Record<string, string>): P
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
-  const deadline = Date.now() + 10_000
+  const fixed = env.PORT !== undefined && env.PORT !== '0' ? `http://${env.HOST ?? '127.0.0.1'}:${env.PORT}` : undefined
+  const ready = async (origin: string) => {
+    try {
+      const res = await fetch(`${origin}${options.readyPath ?? '/health/live'}`)
+      await res.text()
+      return res.status === 200
+    } catch {
+      return false
+    }
+  }
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000)
   let origin: string | undefined
   while (!origin) {
-    origin = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1]
+    // With PORT 0 the port is known only from the log line.
+    const candidate = fixed ?? /Server listening at (http:\/\/127(?:\.\d+){3}:\d+)/.exec(output)?.[1]
+    if (candidate !== undefined && (fixed === undefined || await ready(candidate))) origin = candidate
     if (child.exitCode !== null) throw new Error(`gateway exited early:\n${output}`)
-    if (Date.now() > deadline) throw new Error(`gateway did not start:\n${output}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
+    if (!origin && Date.now() > deadline) throw new Error(`gateway did not start:\n${output}`)
+    if (!origin) await new Promise(resolve => setTimeout(resolve, 20))
   }
   async function waitForOutput (pattern: RegExp, timeoutMs = 5000): Promise<string> {
     const until = Date.now() + timeoutMs

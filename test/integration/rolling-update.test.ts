@@ -1,11 +1,10 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { postJson, user } from '../helper.ts'
+import { spawnGateway } from '../process-helper.ts'
 import { startSimulator } from '../simulator/index.ts'
 import { readSse, type SseRead } from './http.ts'
-import { REPLICA_ALIAS, ROOT, freePort, inCI, requireBinary, startNginx, type Teardown } from './servers.ts'
+import { REPLICA_ALIAS, freePort, inCI, requireBinary, startNginx, type Teardown } from './servers.ts'
 
 // A rolling update as compose does it, with the real nginx and real gateway processes: two replicas behind one DNS
 // name (127.0.0.2 and 127.0.0.3, one port, as two containers with the alias gateway-replicas), steady load, SIGTERM
@@ -44,43 +43,19 @@ async function portFreeOn (addresses: string[]): Promise<number | undefined> {
 
 /** `node src/server.ts` on host:port, as a container runs it; ready once /health/ready answers 200. Killed at the end. */
 async function startReplica (t: Teardown, host: string, port: number, upstream: string): Promise<Replica> {
-  const child = spawn(process.execPath, ['src/server.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      HOST: host,
-      PORT: String(port),
-      DASHSCOPE_BASE_URL: upstream,
-      DASHSCOPE_API_KEY: 'sk-simulated',
-      GATEWAY_API_KEYS: KEY,
-      GATEWAY_CONFIG: '',
-      REDIS_URL: '',
-      TRUST_PROXY: 'true',
-      SHUTDOWN_GRACE_MS: '20000',
-      LOG_LEVEL: 'warn'
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let output = ''
-  child.stdout!.on('data', chunk => { output += chunk })
-  child.stderr!.on('data', chunk => { output += chunk })
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const origin = `http://${host}:${port}`
-  const deadline = performance.now() + 20_000
-  while (true) {
-    if (child.exitCode !== null) throw new Error(`the gateway on ${host} exited early:\n${output}`)
-    if (performance.now() > deadline) throw new Error(`the gateway on ${host} was not ready after 20 s:\n${output}`)
-    try {
-      const res = await fetch(`${origin}/health/ready`)
-      await res.text()
-      if (res.status === 200) break
-    } catch {}
-    await sleep(50)
-  }
-  return { host, origin, exited, output: () => output, signal: name => child.kill(name) }
+  const gateway = await spawnGateway(t, {
+    HOST: host,
+    PORT: String(port),
+    DASHSCOPE_BASE_URL: upstream,
+    DASHSCOPE_API_KEY: 'sk-simulated',
+    GATEWAY_API_KEYS: KEY,
+    GATEWAY_CONFIG: '',
+    REDIS_URL: '',
+    TRUST_PROXY: 'true',
+    SHUTDOWN_GRACE_MS: '20000',
+    LOG_LEVEL: 'warn'
+  }, { readyPath: '/health/ready', timeoutMs: 20_000 })
+  return { host, origin: gateway.origin, exited: gateway.exited, output: gateway.output, signal: name => gateway.child.kill(name) }
 }
 
 /** Streams this replica is relaying now, from its operator /health. */
