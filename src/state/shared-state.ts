@@ -99,7 +99,8 @@ export function redisState (client: Redis, subscriber: Redis, onError: (error: E
     },
     budgets: redisBudgets(client, onError, now),
     async close () {
-      await Promise.allSettled([subscriber.quit(), client.quit()])
+      // quit() waits for a connection that may never come while Redis is away: only a connected client quits.
+      await Promise.allSettled([subscriber, client].map(redis => redis.status === 'ready' ? redis.quit() : redis.disconnect()))
     }
   }
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { postJson, user } from '../helper.ts'
+import { build, postJson, user } from '../helper.ts'
 import { spawnGateway } from '../process-helper.ts'
 import { skipWithout, startRedis } from '../integration/servers.ts'
 import { startSimulator, type RecordedRequest } from '../simulator/index.ts'
@@ -120,6 +120,12 @@ t.test('when Redis goes away the gateway keeps serving, says so, and limits fail
   t.match(await ready.json(), { status: 'not_ready', checks: { upstream_keys: true, shared_state: false } })
   const logs = await gateway.waitForOutput(/Redis unavailable: rate limits fail open/)
   t.equal(logs.split('Redis unavailable').length - 1, 1, 'logged once per outage, not per request')
+})
+
+t.test('a gateway whose Redis never answered still closes', async t => {
+  const app = await build(t, { REDIS_URL: 'redis://127.0.0.1:9', DASHSCOPE_BASE_URL: 'http://127.0.0.1:9/v1' })
+  const closed = await Promise.race([app.close().then(() => true), sleep(3000).then(() => false)])
+  t.ok(closed, 'app.close() returned')
 })
 
 t.test('a gateway whose Redis is down at start still starts', { skip }, async t => {
