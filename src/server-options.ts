@@ -31,7 +31,8 @@ export function serverOptions (config: Config, logStream?: DestinationStream): F
     return503OnClosing: true,
     // Receiving a request may take a while for a 10 MiB agent prompt; answers (streams) have no server deadline.
     requestTimeout: 120_000,
-    // Longer than nginx's upstream keepalive_timeout (60 s), so nginx never reuses a socket we are closing.
+    // Longer than the idle timeout of the proxies that keep connections to us open (nginx's keepalive_timeout and
+    // most load balancers: 60 s), so a proxy never reuses a socket we are closing.
     keepAliveTimeout: 72_000,
     clientErrorHandler,
     frameworkErrors,
