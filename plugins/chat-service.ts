@@ -6,7 +6,7 @@ import { transformCompletion, type AnswerOptions, type ChatCompletion } from '..
 import type { UpstreamContext } from '../src/adapters/upstream-errors.ts'
 import { fromUndiciError, isAbort } from '../src/adapters/upstream-failures.ts'
 import { tokenCounts, type TokenCounts } from '../src/adapters/usage.ts'
-import { GatewayError, internalError, upstreamProtocol } from '../src/errors.ts'
+import { GatewayError, gatewayShuttingDown, internalError, upstreamProtocol } from '../src/errors.ts'
 import { dataEvent } from '../src/sse/event.ts'
 import { SseRelay, type FrameHandler } from '../src/sse/relay.ts'
 import type { Target } from '../src/topology.ts'
@@ -66,6 +66,8 @@ const isEventStream = (type: unknown) => typeof type === 'string' && type.starts
  */
 export function createChatService (upstreams: Upstreams, metrics: Metrics, options: ChatServiceOptions) {
   const { heartbeatMs, maxFrameBytes, log } = options
+  /** The streams being relayed and the request each serves, for the shutdown to end those that outlive its grace period. */
+  const open = new Map<SseRelay, string>()
 
   function recordFailure (call: ChatCall, error: GatewayError, sentAt: number, midStream = false) {
     const status = midStream
@@ -143,7 +145,9 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, optio
       error: error => { failed = error }
     }
     metrics.streamStarted()
+    open.set(relay, call.requestId)
     relay.once('close', () => {
+      open.delete(relay)
       metrics.streamEnded()
       if (!opened) return
       if (failed) {
@@ -180,14 +184,51 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, optio
     }
   }
 
-  return { complete, stream }
+  /**
+   * Ends the streams still open with a `gateway_shutting_down` error event and closes their upstreams; returns how
+   * many requests were told. A legacy request relays one stream per prompt into one response: only its first gets the
+   * event, and the merged stream stops the others once one has failed. Whatever is still open a moment later ends
+   * without a second event.
+   */
+  function endOpenStreams (): number {
+    const event = dataEvent(gatewayShuttingDown().toJSON())
+    const told = new Set<string>()
+    for (const [relay, requestId] of open) {
+      if (told.has(requestId)) continue
+      told.add(requestId)
+      relay.fail(event)
+    }
+    setTimeout(() => {
+      for (const relay of open.keys()) relay.fail(null)
+    }, 250).unref()
+    return told.size
+  }
+
+  return { complete, stream, endOpenStreams }
 }
 
 export default fp(async function chatService (fastify) {
   const { config } = fastify
-  fastify.decorate('chatService', createChatService(fastify.upstreams, fastify.gatewayMetrics, {
+  const service = createChatService(fastify.upstreams, fastify.gatewayMetrics, {
     heartbeatMs: config.HEARTBEAT_INTERVAL_MS,
     maxFrameBytes: config.MAX_FRAME_BYTES,
     log: fastify.log
-  }))
+  })
+  fastify.decorate('chatService', service)
+
+  // close() waits for the streams in flight (src/server.ts gives it SHUTDOWN_GRACE_MS and a little more). Those still
+  // open when the grace period runs out end with an error event, so their clients see why the answer stopped instead
+  // of a cut connection (fastify-style.md §9).
+  let deadline: NodeJS.Timeout | undefined
+  fastify.addHook('preClose', function endStreamsAfterGrace (done) {
+    deadline = setTimeout(() => {
+      const ended = service.endOpenStreams()
+      if (ended > 0) fastify.log.warn({ streams: ended, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutdown grace period over: open streams ended with an error event')
+    }, config.SHUTDOWN_GRACE_MS).unref()
+    done()
+  })
+  fastify.addHook('onClose', function clearShutdownDeadline (_instance, done) {
+    clearTimeout(deadline)
+    done()
+  })
 }, { name: 'chat-service', dependencies: ['upstream', 'metrics'] })

@@ -152,7 +152,7 @@ export const internalError = () => new GatewayError({
   errorType: 'gateway_internal'
 })
 
-// Issue 9: what ends a stream a broken or hostile upstream would otherwise hurt.
+// Issue 9: what ends a stream the upstream or the shutdown would otherwise hurt.
 
 /** One upstream SSE event outgrew MAX_FRAME_BYTES: the stream ends rather than buffering on. */
 export const upstreamFrameTooLarge = (host: string, maxBytes: number) => new GatewayError({
@@ -173,4 +173,14 @@ export const upstreamUnreadableEvent = (host: string, what: string, cause: unkno
   source: 'upstream',
   errorType: 'upstream_protocol',
   cause
+})
+
+/** A stream still open when the shutdown grace period (SHUTDOWN_GRACE_MS) ran out. */
+export const gatewayShuttingDown = () => new GatewayError({
+  statusCode: 503,
+  type: 'server_error',
+  code: 'gateway_shutting_down',
+  message: 'The gateway is shutting down and its grace period (SHUTDOWN_GRACE_MS) ran out before this answer was complete. Retry the request.',
+  headers: { 'x-should-retry': 'true' },
+  errorType: 'gateway_shutdown'
 })

@@ -23,7 +23,11 @@ setInterval(() => logStream.flush(), 500).unref()
 const server = Fastify(serverOptions(config, logStream))
 await server.register(fp(app), { config })
 
-closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async function shutdown ({ signal, err }) {
+// Streams still open when SHUTDOWN_GRACE_MS runs out are ended with an error event (plugins/chat-service.ts); the
+// process waits a little longer, for those events to reach their clients, before it exits regardless.
+const SHUTDOWN_FLUSH_MS = 1000
+
+closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS }, async function shutdown ({ signal, err }) {
   if (err) server.log.error({ err }, 'fatal error, shutting down')
   else server.log.info({ signal }, 'shutting down')
   // close() stops accepting and waits for requests in flight. A keep-alive connection whose stream ends during

@@ -134,10 +134,10 @@ export class SseRelay extends Readable {
   failed = false
 
   /**
-   * Ends the stream with `event` (an error event): the upstream failed after the client already had the headers, or
-   * the gateway is shutting down. The upstream body, if any, is destroyed, which aborts its request.
+   * Ends the stream with `event` (an error event; null for none): the upstream failed after the client already had
+   * the headers, or the gateway is shutting down. The upstream body, if any, is destroyed, which aborts its request.
    */
-  fail (event: string): void {
+  fail (event: string | null): void {
     if (this.destroyed || this.#finished) return
     this.failed = true
     this.#close(event, false)

@@ -26,20 +26,35 @@ t.test('SIGTERM: no new requests, streams in flight finish, then a clean exit', 
   t.match(gateway.output(), /"signal":"SIGTERM".*shutting down/)
 })
 
-t.test('a stream that outlives the grace period does not keep the process alive', async t => {
+t.test('a stream that outlives the grace period ends with an error event, then the process exits', async t => {
   const sim = await startSimulator()
   t.after(() => sim.close())
   const gateway = await spawnGateway(t, { DASHSCOPE_BASE_URL: sim.url, SHUTDOWN_GRACE_MS: '500', LOG_LEVEL: 'info' })
   const res = await postJson(`${gateway.baseURL}/chat/completions`, { model: 'qwen-plus', messages: user('x'), stream: true, sim: { stall: 'after_first' } })
-  const reading = res.text().catch(() => 'cut')
+  const reading = readEvents(res).catch(error => `the response body was cut: ${String(error)}`)
   await sim.waitFor('request')
   const signalledAt = performance.now()
   gateway.child.kill('SIGTERM')
+  const events = await reading
+  const endedAfter = performance.now() - signalledAt
   const code = await gateway.exited
   const took = performance.now() - signalledAt
   t.ok(took < 3000, `exited ${took.toFixed(0)} ms after SIGTERM with a stalled stream open`)
-  t.not(code, null)
-  await reading
+  t.equal(code, 0, 'a clean exit once the stream was ended')
+  if (typeof events === 'string') return t.fail(events)
+  t.ok(endedAfter >= 450, `the stream ran on for the grace period (${endedAfter.toFixed(0)} ms)`)
+  t.match(JSON.parse(events[0].data), { choices: [{ delta: { role: 'assistant' } }] }, 'what the upstream sent reached the client')
+  t.equal(events.length, 2, 'then one more event')
+  t.same(JSON.parse(events[1].data), {
+    error: {
+      message: 'The gateway is shutting down and its grace period (SHUTDOWN_GRACE_MS) ran out before this answer was complete. Retry the request.',
+      type: 'server_error',
+      param: null,
+      code: 'gateway_shutting_down'
+    }
+  }, 'an error event in the OpenAI envelope, and no [DONE] (wire contract §2.7)')
+  t.ok((await sim.waitFor('client-closed').catch(() => null))?.clientClosedAt, 'the upstream request was closed')
+  t.match(gateway.output(), /"streams":1,"graceMs":500,"msg":"shutdown grace period over: open streams ended with an error event"/)
 })
 
 t.test('no key ever reaches the logs', async t => {
