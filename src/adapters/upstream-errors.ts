@@ -117,7 +117,7 @@ export function refusedEverywhere (refusal: Refusal | null, reason: PenaltyReaso
   const said = refusal ?? { status: reason === 'quota' ? 429 : reason === 'access_denied' ? 403 : 401, message: 'no message', type: 'invalid_request_error', code: null }
   const which = reason === 'access_denied' || (reason === 'quota' && MODEL_QUOTA_CODES.test(said.code ?? '')) ? ` for ${model}` : ''
   const refused = reason === 'refused'
-    ? `rejected the gateway's credentials: it refused every configured key (DashScope keys are bound to a region: check DASHSCOPE_API_KEY against DASHSCOPE_BASE_URL)`
+    ? 'rejected the gateway\'s credentials: it refused every configured key (DashScope keys are bound to a region: check DASHSCOPE_API_KEY against DASHSCOPE_BASE_URL)'
     : `refused every configured key${which}`
   return new GatewayError({
     statusCode: said.status,

@@ -85,7 +85,6 @@ export function createUpstreamClient (spec: UpstreamSpec, pool: PoolOptions, key
     return errorFromUpstreamBody(response.statusCode, scrub(text), context, typeof retryAfter === 'string' ? retryAfter : undefined)
   }
 
-
   return {
     name: spec.name,
     host: base.host,
