@@ -135,13 +135,14 @@ export const upstreamTimeout = (host: string, phase: 'headers' | 'body' | 'conne
   cause
 })
 
-export const upstreamProtocol = (host: string, what: string) => new GatewayError({
+export const upstreamProtocol = (host: string, what: string, cause?: unknown) => new GatewayError({
   statusCode: 502,
   type: 'server_error',
   code: 'upstream_protocol_error',
   message: `The upstream ${host} sent an answer the gateway could not read: ${what}.`,
   source: 'upstream',
-  errorType: 'upstream_protocol'
+  errorType: 'upstream_protocol',
+  cause
 })
 
 export const internalError = () => new GatewayError({
@@ -152,8 +153,6 @@ export const internalError = () => new GatewayError({
   errorType: 'gateway_internal'
 })
 
-// Issue 9: what ends a stream the upstream or the shutdown would otherwise hurt.
-
 /** One upstream SSE event outgrew MAX_FRAME_BYTES: the stream ends rather than buffering on. */
 export const upstreamFrameTooLarge = (host: string, maxBytes: number) => new GatewayError({
   statusCode: 502,
@@ -162,17 +161,6 @@ export const upstreamFrameTooLarge = (host: string, maxBytes: number) => new Gat
   message: `The upstream ${host} sent an SSE event larger than MAX_FRAME_BYTES (${maxBytes} bytes); the stream was stopped. Raise MAX_FRAME_BYTES if the upstream really sends events this large.`,
   source: 'upstream',
   errorType: 'upstream_protocol'
-})
-
-/** An event the stream handler had to read could not be parsed or transformed (upstreamProtocol, with its cause). */
-export const upstreamUnreadableEvent = (host: string, what: string, cause: unknown) => new GatewayError({
-  statusCode: 502,
-  type: 'server_error',
-  code: 'upstream_protocol_error',
-  message: `The upstream ${host} sent an answer the gateway could not read: ${what}.`,
-  source: 'upstream',
-  errorType: 'upstream_protocol',
-  cause
 })
 
 /** A stream still open when the shutdown grace period (SHUTDOWN_GRACE_MS) ran out. */

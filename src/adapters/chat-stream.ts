@@ -28,7 +28,7 @@ export interface ChatStreamOptions extends Partial<AnswerOptions> {
 // for these ASCII keys), then searched with one regular expression per question, which costs a third of what a
 // native search per key does. Inside a JSON string a quote is always escaped, so these match real keys only,
 // never text the model wrote. JSON allows whitespace around the colon, and Python upstreams write `"usage": {`
-// (json.dumps' default separators): a compact-only pattern left such streams uncharged (issue 9).
+// (json.dumps' default separators): a compact-only pattern left such streams uncharged.
 const NEEDS_PARSING = /"(?:usage"[ \t\r\n]*:[ \t\r\n]*\{|tool_calls"[ \t\r\n]*:[ \t\r\n]*\[|reasoning"[ \t\r\n]*:[ \t\r\n]*")/
 const FINISH_REASON = /"finish_reason"[ \t\r\n]*:[ \t\r\n]*"/
 const TOKEN = /"(?:content|reasoning_content|reasoning|arguments|name)"[ \t\r\n]*:[ \t\r\n]*"[^"]/
@@ -129,7 +129,7 @@ export class ChatStreamHandler implements FrameHandler {
     try {
       payload = JSON.parse(data)
     } catch (error) {
-      // A broken chunk that carried usage or tool calls cannot be dropped unseen (issue 9): the stream ends with an error.
+      // A broken chunk that carried usage or tool calls cannot be dropped unseen: the stream ends with an error.
       if (NEEDS_PARSING.test(data)) throw error
       return null // the official SDK throws on non-JSON data, so such an event never reaches a client
     }

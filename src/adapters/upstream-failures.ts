@@ -1,5 +1,5 @@
 import { errors } from 'undici'
-import { GatewayError, upstreamConnectionLost, upstreamFrameTooLarge, upstreamProtocol, upstreamTimeout, upstreamUnreachable, upstreamUnreadableEvent } from '../errors.ts'
+import { GatewayError, upstreamConnectionLost, upstreamFrameTooLarge, upstreamProtocol, upstreamTimeout, upstreamUnreachable } from '../errors.ts'
 import { FrameTooLargeError, UnreadableFrameError } from '../sse/relay.ts'
 import { ChunkShapeError } from './chunk-transforms.ts'
 
@@ -26,7 +26,7 @@ export function isAbort (error: unknown): boolean {
 export function fromMidStreamError (error: unknown, host: string): GatewayError {
   if (error instanceof errors.BodyTimeoutError) return upstreamTimeout(host, 'body', error)
   if (error instanceof FrameTooLargeError) return upstreamFrameTooLarge(host, error.maxBytes)
-  if (error instanceof UnreadableFrameError) return upstreamUnreadableEvent(host, unreadable(error.cause), error.cause)
+  if (error instanceof UnreadableFrameError) return upstreamProtocol(host, unreadable(error.cause), error.cause)
   return upstreamConnectionLost(host, error)
 }
 

@@ -78,7 +78,7 @@ const LAST_RESORT = dataEvent(internalError().toJSON())
  * for its remainder. Backpressure flows to the upstream socket, and destroying the relay (the client went
  * away) destroys the upstream body, which aborts the upstream request.
  *
- * A hostile or broken upstream costs at most its own stream (issue 9): an event larger than `maxFrameBytes` ends
+ * A hostile or broken upstream costs at most its own stream: an event larger than `maxFrameBytes` ends
  * the stream with the handler's error event and closes the upstream instead of buffering on, and whatever the
  * handler throws on an event (a parse, a transform) ends the stream the same way instead of escaping from the
  * body's 'data' listener, where it would become an uncaught exception once backpressure has the body emit on a
