@@ -39,4 +39,6 @@ closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS }, async fu
   logStream.flushSync()
 })
 
-await server.listen({ port: config.PORT, host: config.HOST })
+// Agents open many connections at once (and nginx one per request): Node's default backlog of 511 drops the rest of a
+// burst, each dropped client waiting a second for its retry. The kernel caps this at net.core.somaxconn.
+await server.listen({ port: config.PORT, host: config.HOST, backlog: 4096 })
