@@ -218,7 +218,7 @@ export default fp(async function chatService (fastify) {
 
   // close() waits for the streams in flight (src/server.ts gives it SHUTDOWN_GRACE_MS and a little more). Those still
   // open when the grace period runs out end with an error event, so their clients see why the answer stopped instead
-  // of a cut connection (fastify-style.md §9).
+  // of a cut connection.
   let deadline: NodeJS.Timeout | undefined
   fastify.addHook('preClose', function endStreamsAfterGrace (done) {
     deadline = setTimeout(() => {
