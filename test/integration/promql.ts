@@ -12,6 +12,8 @@ export const GATEWAY_FAMILIES: Record<string, 'counter' | 'gauge' | 'histogram'>
   qwen_gateway_streams_in_flight: 'gauge',
   qwen_gateway_requests_in_flight: 'gauge',
   qwen_gateway_upstream_key_up: 'gauge',
+  qwen_gateway_upstream_key_models_set_aside: 'gauge',
+  qwen_gateway_upstream_requests_waiting: 'gauge',
   qwen_gateway_upstream_retries_total: 'counter',
   qwen_gateway_stream_heartbeats_total: 'counter',
   qwen_gateway_rate_limited_total: 'counter',
