@@ -78,6 +78,7 @@ const BASE_COOLDOWN_MS = 1000
 const PROBE_LEASE_MS = 60_000
 // Model scopes remembered per key; a model's penalties arrive only from real upstream refusals, yet stay bounded.
 const MAX_SCOPES = 256
+const NOTHING_TO_PROBE: string[] = []
 
 export function fingerprint (secret: string): string {
   return createHash('sha256').update(secret).digest('hex').slice(0, 12)
@@ -132,7 +133,8 @@ export class KeyRing {
       }
     }
     if (chosen === null) return null
-    const probing = this.#scopes(model).filter(scope => needsProbe(chosen.penalties.get(scope), now))
+    // Nearly always nothing to probe: no array is made for it then.
+    const probing = chosen.penalties.size === 0 ? NOTHING_TO_PROBE : this.#scopes(model).filter(scope => needsProbe(chosen.penalties.get(scope), now))
     for (const scope of probing) chosen.probes.set(scope, now + PROBE_LEASE_MS)
     return { entry: chosen, model, startedAt: now, probing }
   }
@@ -169,7 +171,7 @@ export class KeyRing {
   /** The request ended without telling anything about the key (a 5xx, a network error, the client left). */
   release (lease: KeyLease): void {
     for (const scope of lease.probing) lease.entry.probes.delete(scope)
-    lease.probing = []
+    lease.probing = NOTHING_TO_PROBE
   }
 
   /** Why no key may serve `model` now; null when one may. */
@@ -218,13 +220,16 @@ export class KeyRing {
   }
 
   #usable (entry: KeyEntry, model: string, now: number): boolean {
-    for (const scope of this.#scopes(model)) {
-      const penalty = entry.penalties.get(scope)
-      if (penalty === undefined) continue
-      if (penalty.until > now) return false
-      if (needsProbe(penalty, now) && (entry.probes.get(scope) ?? 0) > now) return false
-    }
-    return true
+    if (entry.penalties.size === 0) return true
+    return this.#open(entry, KEY_SCOPE, now) && (model === '' || this.#open(entry, model, now))
+  }
+
+  /** Nothing in this scope keeps the key from a request: no penalty in force, no probe of someone else's out. */
+  #open (entry: KeyEntry, scope: string, now: number): boolean {
+    const penalty = entry.penalties.get(scope)
+    if (penalty === undefined) return true
+    if (penalty.until > now) return false
+    return !(needsProbe(penalty, now) && (entry.probes.get(scope) ?? 0) > now)
   }
 
   #scopes (model: string): string[] {
