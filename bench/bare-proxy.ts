@@ -56,7 +56,8 @@ function handle (req: IncomingMessage, res: ServerResponse): void {
 }
 
 const server = createServer({ keepAliveTimeout: 72_000 }, handle)
-server.listen(port, '127.0.0.1')
+// The same listen backlog as the gateway (src/server.ts): a burst of new connections is not partly dropped.
+server.listen(port, '127.0.0.1', 4096)
 await once(server, 'listening')
 const bound = (server.address() as AddressInfo).port
 

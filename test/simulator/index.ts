@@ -78,7 +78,8 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     })
   })
 
-  server.listen(options.port ?? 0, options.host ?? '127.0.0.1')
+  // A real upstream does not drop a burst of connections: a backlog above Node's 511, as the gateway has.
+  server.listen(options.port ?? 0, options.host ?? '127.0.0.1', 4096)
   await once(server, 'listening')
   const { address, port } = server.address() as AddressInfo
   const host = address.includes(':') ? `[${address}]` : address
