@@ -1,6 +1,7 @@
 import { hash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
+import { isLoopback } from '../src/config.ts'
 import type { ClientSpec } from '../src/topology.ts'
 
 declare module 'fastify' {
@@ -52,7 +53,10 @@ export default fp(async function clientAuth (fastify) {
   const clients = fastify.config.topology.clients
   fastify.decorateRequest('client', null)
   if (clients.length === 0) {
-    fastify.log.warn({ host: fastify.config.HOST }, 'No client keys (GATEWAY_API_KEYS): the gateway accepts requests from anyone who can reach it')
+    const { HOST, GATEWAY_ALLOW_OPEN } = fastify.config
+    fastify.log.warn({ host: HOST }, GATEWAY_ALLOW_OPEN && !isLoopback(HOST)
+      ? 'No client keys and GATEWAY_ALLOW_OPEN=true: anyone who can reach this address uses the upstream keys'
+      : 'No client keys (GATEWAY_API_KEYS): listening on loopback only, so only this machine can use the gateway')
   }
   const clientFor = createKeyCheck(clients)
   fastify.decorate('clientKeys', {
