@@ -1,6 +1,5 @@
 import t from 'tap'
 import { payloads, postJson, readEvents, startStack, user } from '../helper.ts'
-import { startSimulator } from '../simulator/index.ts'
 
 const chat = (sim: object, extra: object = {}) => ({ model: 'qwen-plus', messages: user('x'), sim, ...extra })
 
@@ -67,10 +66,9 @@ t.test('with no upstream key the gateway still serves, and the refusal says why'
 })
 
 t.test('an unreachable upstream is a 502, a silent one a 504', async t => {
-  const closed = await startSimulator()
-  const deadUrl = closed.url
-  await closed.close()
-  const unreachable = await startStack(t, { env: { DASHSCOPE_BASE_URL: deadUrl } })
+  // Port 9 (discard): nothing listens there. A port freed by a closed server could be taken again by a test running
+  // in parallel.
+  const unreachable = await startStack(t, { env: { DASHSCOPE_BASE_URL: 'http://127.0.0.1:9/v1' } })
   for (const stream of [false, true]) {
     const res = await postJson(`${unreachable.baseURL}/chat/completions`, chat({}, { stream }))
     t.equal(res.status, 502)
