@@ -39,7 +39,7 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
   const upstreamDuration = new client.Histogram({
     name: 'qwen_gateway_upstream_request_duration_seconds',
     help: 'Time from sending a request upstream until its answer was complete (streams: until the last event).',
-    labelNames: ['operation', 'model', 'status_class'],
+    labelNames: ['api', 'model', 'status_class'],
     buckets: LATENCY_BUCKETS
   })
   const timeToFirstToken = new client.Histogram({
@@ -146,8 +146,8 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
       inFlight.streams--
       streamsInFlight.dec()
     },
-    upstream (operation: string, model: string, status: number, seconds: number) {
-      upstreamChild(operation, models.label(model), statusClass(status)).observe(seconds)
+    upstream (api: string, model: string, status: number, seconds: number) {
+      upstreamChild(api, models.label(model), statusClass(status)).observe(seconds)
     },
     firstToken (model: string, seconds: number) {
       firstTokenChild(models.label(model)).observe(seconds)

@@ -8,7 +8,7 @@ import metrics from '../plugins/metrics.ts'
 import sharedState from '../plugins/shared-state.ts'
 import upstream from '../plugins/upstream.ts'
 import modelCatalog from '../plugins/model-catalog.ts'
-import chatService from '../plugins/chat-service.ts'
+import pipeline from '../plugins/pipeline.ts'
 import sessions from '../plugins/sessions.ts'
 import requestTracking from '../plugins/request-tracking.ts'
 import clientAuth from '../plugins/client-auth.ts'
@@ -57,7 +57,7 @@ export default async function app (fastify: FastifyInstance, options: AppOptions
   await fastify.register(sharedState)
   await fastify.register(upstream)
   await fastify.register(modelCatalog)
-  await fastify.register(chatService)
+  await fastify.register(pipeline)
   await fastify.register(sessions)
   await fastify.register(requestTracking)
   await fastify.register(clientAuth)

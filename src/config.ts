@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { parseMaxOutputTokens } from './model-limits.ts'
 import { buildTopology, readGatewayFile, splitList, TopologyError, type Topology } from './topology.ts'
 
 // Every setting comes from the environment and is checked here, once, at start.
@@ -27,7 +28,19 @@ const ConfigSchema = Type.Object({
     expect: 'an http(s) base URL such as https://dashscope-intl.aliyuncs.com/compatible-mode/v1'
   }),
   GATEWAY_API_KEYS: csv('', 'client API keys separated by commas'),
-  BODY_LIMIT: integer(1024, 1024 ** 3, 10 * 1024 * 1024, 'a size in bytes from 1024 to 1073741824'),
+  // Codex CLI and Claude Code send 40 to 50 KB for a one-line prompt, and long agent conversations reach megabytes.
+  BODY_LIMIT: integer(1024, 1024 ** 3, 32 * 1024 * 1024, 'a size in bytes from 1024 to 1073741824'),
+  // Out of the box Claude Code's claude-* names reach a coder model, so ANTHROPIC_BASE_URL is all it needs.
+  MODEL_ALIASES: csv('claude-*=qwen3-coder-plus', 'alias=model pairs separated by commas, an alias may end in *'),
+  // Per model id (a trailing * matches a prefix): the most output tokens it can give, used when a request sets none
+  // and as the ceiling a request's max_tokens is clamped to on /v1/messages and /v1/responses.
+  MODEL_MAX_OUTPUT_TOKENS: csv('', 'model=tokens pairs separated by commas, a model may end in *'),
+  RESPONSE_STORE_TTL_SECONDS: integer(60, 30 * 86_400, 86_400, 'seconds from 60 to 2592000'),
+  RESPONSE_STORE_MAX_MB: integer(1, 65_536, 256, 'megabytes of stored responses kept in memory (without Redis), from 1 to 65536'),
+  // Signs reasoning handed to clients as encrypted_content; empty derives one from the upstream keys (same on every replica).
+  REASONING_SECRET: Type.String({ default: '', expect: 'a secret string' }),
+  EMBEDDINGS_BATCH_SIZE: integer(1, 2048, 10, 'inputs per upstream embeddings call, from 1 to 2048 (DashScope allows 10)'),
+  EMBEDDINGS_CONCURRENCY: integer(1, 64, 4, 'parallel upstream embeddings calls per request, from 1 to 64'),
   MODELS: csv(
     'qwen3-max,qwen-plus,qwen-flash,qwen-turbo,qwen3-coder-plus,qwen3-coder-flash,qwq-plus',
     'model ids separated by commas'
@@ -57,10 +70,12 @@ const ConfigSchema = Type.Object({
 
 type RawConfig = Static<typeof ConfigSchema>
 
-export interface Config extends Omit<RawConfig, 'DASHSCOPE_API_KEY' | 'GATEWAY_API_KEYS' | 'MODELS'> {
+export interface Config extends Omit<RawConfig, 'DASHSCOPE_API_KEY' | 'GATEWAY_API_KEYS' | 'MODELS' | 'MODEL_ALIASES' | 'MODEL_MAX_OUTPUT_TOKENS'> {
   DASHSCOPE_API_KEY: string[]
   GATEWAY_API_KEYS: string[]
   MODELS: string[]
+  MODEL_ALIASES: string[]
+  MODEL_MAX_OUTPUT_TOKENS: string[]
   /** Upstreams, model routes and client keys: from GATEWAY_CONFIG when set, else from the variables above. */
   topology: Topology
 }
@@ -89,7 +104,14 @@ export function loadConfig (env: Record<string, string | undefined> = {}): Confi
     DASHSCOPE_BASE_URL: raw.DASHSCOPE_BASE_URL.replace(/\/+$/, ''),
     DASHSCOPE_API_KEY: splitList(raw.DASHSCOPE_API_KEY),
     GATEWAY_API_KEYS: splitList(raw.GATEWAY_API_KEYS),
-    MODELS: splitList(raw.MODELS)
+    MODELS: splitList(raw.MODELS),
+    MODEL_ALIASES: splitList(raw.MODEL_ALIASES),
+    MODEL_MAX_OUTPUT_TOKENS: splitList(raw.MODEL_MAX_OUTPUT_TOKENS)
+  }
+  try {
+    parseMaxOutputTokens(config.MODEL_MAX_OUTPUT_TOKENS)
+  } catch (error) {
+    throw new ConfigError(`Invalid configuration: ${(error as Error).message}`)
   }
   try {
     const file = config.GATEWAY_CONFIG ? readGatewayFile(config.GATEWAY_CONFIG) : {}
@@ -98,7 +120,8 @@ export function loadConfig (env: Record<string, string | undefined> = {}): Confi
       keys: config.DASHSCOPE_API_KEY,
       clientKeys: config.GATEWAY_API_KEYS,
       requestsPerMinute: config.RATE_LIMIT_RPM,
-      tokensPerMinute: config.RATE_LIMIT_TPM
+      tokensPerMinute: config.RATE_LIMIT_TPM,
+      aliases: config.MODEL_ALIASES
     }, env)
     return { ...config, HOST: listenHost(config.HOST, topology.clients.length > 0, config.GATEWAY_ALLOW_OPEN), topology }
   } catch (error) {

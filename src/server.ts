@@ -23,7 +23,7 @@ setInterval(() => logStream.flush(), 500).unref()
 const server = Fastify(serverOptions(config, logStream))
 await server.register(fp(app), { config })
 
-// Streams still open when SHUTDOWN_GRACE_MS runs out are ended with an error event (plugins/chat-service.ts); the
+// Streams still open when SHUTDOWN_GRACE_MS runs out are ended with an error event (src/pipeline/service.ts); the
 // process waits a little longer, for those events to reach their clients, before it exits regardless.
 const SHUTDOWN_FLUSH_MS = 1000
 

@@ -77,6 +77,8 @@ export interface Topology {
   routes: Map<string, Target[]>
   /** Ids and aliases the file declares, served by /v1/models; null when the file declares none. */
   declaredModels: string[] | null
+  /** Aliases ending in `*` (`claude-*`): a model id starting with the prefix takes the targets. Longest prefix first. */
+  wildcards: Array<{ prefix: string, targets: Target[] }>
   /** Model ids and aliases whose reasoning is shown as <think> tags. */
   thinkTagModels: Set<string>
   clients: ClientSpec[]
@@ -88,6 +90,8 @@ export interface TopologyDefaults {
   clientKeys: string[]
   requestsPerMinute: number
   tokensPerMinute: number
+  /** MODEL_ALIASES: `alias=model` pairs; an alias may end in `*`. */
+  aliases: string[]
 }
 
 export class TopologyError extends Error {
@@ -133,18 +137,32 @@ export function buildTopology (file: GatewayFile, defaults: TopologyDefaults, en
   }
 
   const routes = new Map<string, Target[]>()
+  const wildcards: Topology['wildcards'] = []
   const thinkTagModels = new Set<string>()
+  const addAlias = (alias: string, targets: Target[]) => {
+    if (alias.endsWith('*')) wildcards.push({ prefix: alias.slice(0, -1), targets })
+    else routes.set(alias, targets)
+  }
   for (const model of file.models ?? []) {
     const targets = model.targets.map(target => {
       if (!names.has(target.upstream)) fail(`model "${model.id}" names upstream "${target.upstream}", which is not among upstreams`)
       return { upstream: target.upstream, model: target.model ?? model.id }
     })
     for (const id of [model.id, ...(model.aliases ?? [])]) {
-      if (routes.has(id)) fail(`model id or alias "${id}" is declared twice`)
-      routes.set(id, targets)
+      if (routes.has(id) || wildcards.some(wildcard => `${wildcard.prefix}*` === id)) fail(`model id or alias "${id}" is declared twice`)
+      addAlias(id, targets)
       if (model.think_tags) thinkTagModels.add(id)
     }
   }
+  // MODEL_ALIASES comes after the file: the file's own aliases win, and an alias may point at a declared model.
+  for (const pair of defaults.aliases) {
+    const match = /^([^=\s]+)=([^=\s]+)$/.exec(pair)
+    if (!match) throw new TopologyError(`MODEL_ALIASES: "${pair}" is not alias=model (for example claude-*=qwen3-coder-plus)`)
+    const [, alias, model] = match
+    if (routes.has(alias) || wildcards.some(wildcard => `${wildcard.prefix}*` === alias)) continue
+    addAlias(alias, routes.get(model) ?? [{ upstream: upstreams[0].name, model }])
+  }
+  wildcards.sort((a, b) => b.prefix.length - a.prefix.length)
 
   const clients: ClientSpec[] = defaults.clientKeys.map((key, i) => ({
     name: `key-${i + 1}`,
@@ -163,10 +181,17 @@ export function buildTopology (file: GatewayFile, defaults: TopologyDefaults, en
       tokensPerMinute: client.tokens_per_minute ?? defaults.tokensPerMinute
     })
   }
-  return { upstreams, routes, declaredModels: file.models ? [...routes.keys()] : null, thinkTagModels, clients }
+  const declaredModels = file.models ? [...routes.keys()] : null
+  return { upstreams, routes, wildcards, declaredModels, thinkTagModels, clients }
 }
 
-/** The ordered targets for a model: its declared route, or the first upstream under the same id. */
+/**
+ * The ordered targets for a model: its declared route or alias, else the longest `prefix*` alias it starts with
+ * (Claude Code asks for `claude-opus-…`, `claude-haiku-…`), else the first upstream under the same id.
+ */
 export function targetsFor (topology: Topology, model: string): Target[] {
-  return topology.routes.get(model) ?? [{ upstream: topology.upstreams[0].name, model }]
+  const route = topology.routes.get(model)
+  if (route) return route
+  for (const wildcard of topology.wildcards) if (model.startsWith(wildcard.prefix)) return wildcard.targets
+  return [{ upstream: topology.upstreams[0].name, model }]
 }

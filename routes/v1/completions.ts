@@ -1,17 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
-  chatPayloadFor, legacyStreamHandler, LegacyStreamState, prompts, refuseUnsupported, textCompletion
+  chatPayloadFor, legacyEventWriter, LegacyStreamState, prompts, refuseUnsupported, textCompletion
 } from '../../src/adapters/legacy-completions.ts'
 import { abortOnClientClose } from '../../src/http/client-abort.ts'
 import { legacyCost } from '../../src/adapters/request-cost.ts'
 import { CompletionRequestSchema, type CompletionRequest } from '../../src/schemas/completions.ts'
 import { mergeEventStreams } from '../../src/sse/merge.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
-import { targetsFor } from '../../src/topology.ts'
+import { upstreamCall } from '../../src/pipeline/request-call.ts'
 
 /** Legacy completions, a thin translation over the chat path: one chat call per prompt, answers merged. */
 const completions: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { chatService, limits, config } = fastify
+  const { pipeline, config } = fastify
 
   const reserve = config.RATE_LIMIT_DEFAULT_MAX_TOKENS
 
@@ -27,25 +27,17 @@ const completions: FastifyPluginAsyncTypebox = async function (fastify) {
     const n = body.n ?? 1
     // One controller for every prompt's call: the client leaving, or one call failing, stops them all.
     const abort = abortOnClientClose(reply.raw)
-    const receivedAt = performance.now() - reply.elapsedTime
-    const targets = targetsFor(config.topology, body.model)
-    const onTokens = limits.tokenCharger(request)
-    const calls = prompts(body).map(prompt => ({
+    const calls = prompts(body).map(prompt => upstreamCall(request, reply, {
+      api: 'completions',
       model: body.model,
-      targets,
       payloadFor: (model: string) => chatPayloadFor(body, prompt, stream, model),
-      client: request.client?.name ?? 'anonymous',
-      requestId: request.id,
-      signal: abort.signal,
-      receivedAt,
-      operation: 'completions' as const,
-      onTokens
+      abort
     }))
-    if (!stream) return textCompletion(await allOrNone(calls.map(call => chatService.complete(call)), abort), n)
+    if (!stream) return textCompletion(await allOrNone(calls.map(call => pipeline.complete(call)), abort), n)
 
     const state = new LegacyStreamState(body.model)
-    const relays = await allOrNone(calls.map((call, p) => chatService.stream(call, (observer, context) =>
-      legacyStreamHandler(state, p * n, observer, context))), abort, relay => relay.destroy())
+    const relays = await allOrNone(calls.map((call, p) => pipeline.stream(call, { writer: legacyEventWriter(state, p * n) })),
+      abort, relay => relay.destroy())
     const includeUsage = body.stream_options?.include_usage === true
     const merged = mergeEventStreams(relays, () => state.closing(includeUsage), () => state.failed || relays.some(relay => relay.failed))
     return sendEventStream(reply, merged)

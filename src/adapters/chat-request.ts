@@ -1,4 +1,5 @@
 import type { ChatCompletionRequest } from '../schemas/chat.ts'
+import type { ModelLimits } from '../model-limits.ts'
 import { toXmlToolRequest } from './xml-tools.ts'
 
 const INCLUDE_USAGE = Buffer.from(',"stream_options":{"include_usage":true}}')
@@ -56,6 +57,35 @@ export function chatPayloads (raw: Buffer, body: Body): (model: string, nativeTo
     let out: Body = { ...mapped, model }
     if (addUsage) out.stream_options = { ...body.stream_options, include_usage: true }
     if (xml) out = toXmlToolRequest(out) as Body
+    return JSON.stringify(out)
+  }
+}
+
+export interface TranslatedPayloadOptions {
+  limits: ModelLimits
+  /** Ask the model's whole output budget when the request set none (Codex never does, and fails a cut-short turn). */
+  fillMaxTokens?: boolean
+}
+
+const THINKING_FIELDS = ['enable_thinking', 'thinking_budget', 'reasoning_effort']
+
+/**
+ * The bodies to send upstream for a chat request another API family translated (Responses, Anthropic Messages):
+ * per target, the upstream's model id; `max_tokens` clamped to what that model can give (or filled in); no thinking
+ * switch for models that have none (Qwen-Coder); `reasoning_effort` mapped; usage asked for on streams; and the XML
+ * tool protocol for upstreams without native tools.
+ */
+export function translatedPayloads (body: Record<string, unknown>, options: TranslatedPayloadOptions): (model: string, nativeTools: boolean) => string {
+  const withTools = Array.isArray(body.tools) && body.tools.length > 0
+  return (model, nativeTools) => {
+    let out: Record<string, unknown> = { ...body, model }
+    const ceiling = options.limits.maxOutputTokens(model)
+    const asked = typeof out.max_tokens === 'number' ? out.max_tokens : null
+    if (ceiling !== null && (asked === null ? options.fillMaxTokens === true : asked > ceiling)) out.max_tokens = ceiling
+    if (options.limits.thinks(model)) out = mapReasoningEffort(out as Body)
+    else for (const field of THINKING_FIELDS) delete out[field]
+    if (out.stream === true) out.stream_options = { include_usage: true }
+    if (withTools && !nativeTools) out = toXmlToolRequest(out)
     return JSON.stringify(out)
   }
 }

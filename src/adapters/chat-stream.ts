@@ -1,4 +1,5 @@
 import type { GatewayError } from '../errors.ts'
+import type { EventWriter } from '../pipeline/event-writer.ts'
 import type { FrameHandler } from '../sse/relay.ts'
 import { DONE_EVENT, dataEvent, parseEvent } from '../sse/event.ts'
 import { checkChunkShape, StreamTransforms, type AnswerOptions, type Chunk } from './chunk-transforms.ts'
@@ -16,12 +17,10 @@ export interface ChatStreamOptions extends Partial<AnswerOptions> {
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
   includeUsage: boolean
   /**
-   * Rewrites every chunk into another object (null drops it): how legacy completions turn chat chunks into
-   * text_completion chunks. Setting it means every frame is parsed, once.
+   * Writes the answer in another API's events (legacy completions, Responses, Anthropic Messages): every frame is
+   * then parsed, once, and each normalised chunk handed to the writer. Without one, chat chunks pass through.
    */
-  mapChunk?: (chunk: Chunk) => object | null
-  /** What ends a complete stream: `data: [DONE]`, or nothing when the caller closes the stream itself. */
-  done?: string | null
+  writer?: EventWriter | null
 }
 
 // What to look for in a frame without parsing it. The frame is read as latin1 (one char per byte: cheap, and exact
@@ -48,8 +47,7 @@ export class ChatStreamHandler implements FrameHandler {
   /** Made at the first frame that needs a change: most streams never need one. */
   #transforms: StreamTransforms | null = null
   readonly #parseAll: boolean
-  readonly #mapChunk: ((chunk: Chunk) => object | null) | null
-  readonly #done: string | null
+  readonly #writer: EventWriter | null
   #tokenSeen = false
   #finishSeen = false
 
@@ -58,9 +56,8 @@ export class ChatStreamHandler implements FrameHandler {
     this.#observer = observer
     this.#context = context
     this.#answer = { thinkTags: options.thinkTags ?? false, xmlTools: options.xmlTools ?? null }
-    this.#mapChunk = options.mapChunk ?? null
-    this.#done = options.done === undefined ? DONE_EVENT : options.done
-    this.#parseAll = this.#answer.thinkTags || this.#answer.xmlTools !== null || this.#mapChunk !== null
+    this.#writer = options.writer ?? null
+    this.#parseAll = this.#answer.thinkTags || this.#answer.xmlTools !== null || this.#writer !== null
   }
 
   frame (frame: Buffer): Buffer | string | null | undefined {
@@ -83,7 +80,7 @@ export class ChatStreamHandler implements FrameHandler {
   }
 
   end (): string | null {
-    if (this.#finishSeen) return this.#done
+    if (this.#finishSeen) return this.#finish()
     // Ended cleanly but without a finish_reason: the answer was cut short, which the client must not mistake for a full one.
     return this.#fail(errorFromUpstream(502, { message: `The upstream ${this.#context.host} ended the stream before the answer was complete.`, type: 'server_error', code: 'upstream_stream_incomplete', param: null }, this.#context))
   }
@@ -95,7 +92,12 @@ export class ChatStreamHandler implements FrameHandler {
   #fail (error: GatewayError): string {
     this.done = true
     this.#observer.error(error)
-    return dataEvent(error.toJSON())
+    return this.#writer ? this.#writer.fail(error) : dataEvent(error.toJSON())
+  }
+
+  #finish (): string | null {
+    this.done = true
+    return this.#writer ? this.#writer.end() : DONE_EVENT
   }
 
   /**
@@ -109,9 +111,8 @@ export class ChatStreamHandler implements FrameHandler {
     let out = ''
     this.#transforms ??= new StreamTransforms(this.#answer)
     for (const part of this.#transforms.apply(chunk)) {
-      if (!this.#includeUsage && part.usage && (part.choices?.length ?? 0) === 0) continue
-      const mapped = this.#mapChunk ? this.#mapChunk(part) : part
-      if (mapped !== null) out += dataEvent(mapped)
+      if (this.#writer) out += this.#writer.chunk(part)
+      else if (this.#includeUsage || !part.usage || (part.choices?.length ?? 0) > 0) out += dataEvent(part)
     }
     return out === '' ? null : out
   }
@@ -121,10 +122,7 @@ export class ChatStreamHandler implements FrameHandler {
   #unusual (frame: Buffer): string | null | undefined {
     const { event, data } = parseEvent(frame)
     if (data === null) return event === null ? undefined : null
-    if (data.trim() === '[DONE]') {
-      this.done = true
-      return this.#done
-    }
+    if (data.trim() === '[DONE]') return this.#finish()
     let payload: unknown
     try {
       payload = JSON.parse(data)

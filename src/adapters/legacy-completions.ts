@@ -1,9 +1,8 @@
 import type { CompletionRequest } from '../schemas/completions.ts'
 import { unsupportedParameter, type GatewayError } from '../errors.ts'
 import { dataEvent, DONE_EVENT } from '../sse/event.ts'
-import { ChatStreamHandler, type StreamObserver } from './chat-stream.ts'
+import { COMMENT_HEARTBEAT, type EventWriter } from '../pipeline/event-writer.ts'
 import type { ChatCompletion } from './chunk-transforms.ts'
-import type { UpstreamContext } from './upstream-errors.ts'
 import { addUsage, type Usage } from './usage.ts'
 
 // The legacy /v1/completions API emulated over chat (wire contract §1.11): each prompt becomes one user
@@ -81,31 +80,26 @@ export class LegacyStreamState {
 }
 
 /**
- * The chat stream handler, set to turn each chat chunk into a text_completion chunk (the text moves from
- * `delta.content` to `text`, choice indexes shift by the prompt's offset). Errors and usage are the chat path's;
- * [DONE] is left to the merged stream, which ends once every prompt's stream has.
+ * Writes chat chunks as text_completion chunks (the text moves from `delta.content` to `text`, choice indexes shift by
+ * the prompt's offset). Usage is summed into the shared state for the closing events; [DONE] is left to the merged
+ * stream, which ends once every prompt's stream has.
  */
-export function legacyStreamHandler (state: LegacyStreamState, offset: number, observer: StreamObserver, context: UpstreamContext): ChatStreamHandler {
-  return new ChatStreamHandler({
-    includeUsage: false,
-    done: null,
-    mapChunk: chunk => {
+export function legacyEventWriter (state: LegacyStreamState, offset: number): EventWriter {
+  return {
+    chunk (chunk) {
+      if (chunk.usage) state.usage = addUsage(state.usage, chunk.usage)
       const choices = (chunk.choices ?? [])
         .filter(choice => (choice.delta?.content ?? '') !== '' || choice.finish_reason)
         .map(choice => textChoice(choice, offset, choice.delta?.content ?? ''))
-      if (choices.length === 0) return null
+      if (choices.length === 0) return ''
       state.id ??= completionId(chunk.id)
-      return { id: state.id, object: 'text_completion', created: state.created, model: chunk.model ?? state.model, choices }
-    }
-  }, {
-    firstToken: () => observer.firstToken(),
-    usage: usage => {
-      state.usage = addUsage(state.usage, usage)
-      observer.usage(usage)
+      return dataEvent({ id: state.id, object: 'text_completion', created: state.created, model: chunk.model ?? state.model, choices })
     },
-    error: error => {
+    end: () => '',
+    fail (error) {
       state.failed = true
-      observer.error(error)
-    }
-  }, context)
+      return dataEvent(error.toJSON())
+    },
+    heartbeat: () => COMMENT_HEARTBEAT
+  }
 }

@@ -38,6 +38,8 @@ export function frameEnd (buf: Buffer, from: number): number {
 export interface HeartbeatOptions {
   intervalMs: number
   onBeat?: () => void
+  /** What a beat sends: a comment by default; an API family may send its own ping event. */
+  text?: () => string
 }
 
 export interface RelayOptions {
@@ -146,7 +148,7 @@ export class SseRelay extends Readable {
   /** Sends a keep-alive comment now (the headers go out with it). */
   beat (): void {
     if (this.#finished || this.destroyed) return
-    this.push(HEARTBEAT)
+    this.push(this.#heartbeat?.text?.() ?? HEARTBEAT)
     this.#heartbeat?.onBeat?.()
     this.#timer?.refresh()
   }

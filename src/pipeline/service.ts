@@ -1,23 +1,24 @@
 import type { Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
-import fp from 'fastify-plugin'
-import type { StreamObserver } from '../src/adapters/chat-stream.ts'
-import { transformCompletion, type AnswerOptions, type ChatCompletion } from '../src/adapters/chunk-transforms.ts'
-import type { UpstreamContext } from '../src/adapters/upstream-errors.ts'
-import { fromUndiciError, isAbort } from '../src/adapters/upstream-failures.ts'
-import { tokenCounts, type TokenCounts } from '../src/adapters/usage.ts'
-import { GatewayError, gatewayShuttingDown, internalError, upstreamProtocol } from '../src/errors.ts'
-import { dataEvent } from '../src/sse/event.ts'
-import { SseRelay, type FrameHandler } from '../src/sse/relay.ts'
-import type { Target } from '../src/topology.ts'
+import { ChatStreamHandler, type StreamObserver } from '../adapters/chat-stream.ts'
+import { transformCompletion, type AnswerOptions, type ChatCompletion } from '../adapters/chunk-transforms.ts'
+import type { UpstreamContext } from '../adapters/upstream-errors.ts'
+import { fromUndiciError, isAbort } from '../adapters/upstream-failures.ts'
+import { tokenCounts, type TokenCounts } from '../adapters/usage.ts'
+import { GatewayError, gatewayShuttingDown, internalError, upstreamProtocol } from '../errors.ts'
+import { dataEvent } from '../sse/event.ts'
+import { SseRelay } from '../sse/relay.ts'
+import type { Target } from '../topology.ts'
+import type { EventWriter } from './event-writer.ts'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    chatService: ReturnType<typeof createChatService>
-  }
-}
+/** The API a request came in on: the `api` label of the pipeline's metrics. */
+export type ApiFamily = 'chat' | 'completions' | 'responses' | 'messages' | 'embeddings'
 
-export interface ChatCall {
+/** How the answer is to be shaped for a client, given the upstream that serves it (XML tools, think tags). */
+export type AnswerChoice = (context: UpstreamContext) => Partial<AnswerOptions>
+
+export interface UpstreamCall {
+  api: ApiFamily
   /** The model the client asked for (metrics label). */
   model: string
   /** Where it can be served, in order: the primary, then fallbacks. */
@@ -28,15 +29,21 @@ export interface ChatCall {
   session?: string
   /** Who is asking, for per-client token metrics: a client key's name, or `anonymous`. */
   client: string
-  /** How the answer is to be shaped for this client, given the upstream that serves it. */
-  answerOptions?: (context: UpstreamContext) => Partial<AnswerOptions>
+  /** How the answer is to be shaped; chat answers are shaped only to normalise tool calls without it. */
+  answer?: AnswerChoice
   requestId: string
   signal: AbortSignal
   /** performance.now() when the gateway received the request. */
   receivedAt: number
-  operation: 'chat' | 'completions'
   /** Told the tokens of the answer once the upstream reported them (client token budgets). */
   onTokens?: (counts: TokenCounts) => void
+}
+
+export interface StreamOutput {
+  /** The family's events; without one, chat chunks pass through (only what must change is parsed). */
+  writer?: EventWriter
+  /** Chat only: the client asked for the usage chunk. */
+  includeUsage?: boolean
 }
 
 export interface OpenedStream {
@@ -45,7 +52,7 @@ export interface OpenedStream {
   context: UpstreamContext
 }
 
-export interface ChatServiceOptions {
+export interface PipelineOptions {
   /** Keep-alive comments on a stream whose upstream is silent, and how long to wait for its first byte. */
   heartbeatMs: number
   /** The largest upstream SSE event relayed (MAX_FRAME_BYTES). */
@@ -54,41 +61,46 @@ export interface ChatServiceOptions {
 }
 
 type Metrics = import('fastify').FastifyInstance['gatewayMetrics']
+type Path = '/chat/completions' | '/embeddings'
 type Upstreams = import('fastify').FastifyInstance['upstreams']
 
 const seconds = (from: number) => (performance.now() - from) / 1000
 const isEventStream = (type: unknown) => typeof type === 'string' && type.startsWith('text/event-stream')
 
 /**
- * The chat path both /v1/chat/completions and /v1/completions travel: the upstream call (with retries across
- * keys and fallbacks), its errors mapped, and its accounting (latency, time to first token, tokens, upstream
- * errors) recorded in one place.
+ * The one path every API family travels: the upstream call (with retries across keys and fallbacks), its errors
+ * mapped, the answer shaped (tool calls normalised, XML tools, think tags), written in the family's events, and
+ * accounted for (latency, time to first token, tokens, upstream errors) in one place. It knows upstream operations
+ * (chat completions, embeddings), not routes: a family is a translation in and an event writer out.
  */
-export function createChatService (upstreams: Upstreams, metrics: Metrics, options: ChatServiceOptions) {
+export function createPipeline (upstreams: Upstreams, metrics: Metrics, options: PipelineOptions) {
   const { heartbeatMs, maxFrameBytes, log } = options
-  /** The streams being relayed and the request each serves, for the shutdown to end those that outlive its grace period. */
-  const open = new Map<SseRelay, string>()
+  /**
+   * The streams being relayed, the request each serves and how its API says it failed: for the shutdown to end
+   * those that outlive its grace period.
+   */
+  const open = new Map<SseRelay, { requestId: string, errorEvent: (error: GatewayError) => string }>()
 
-  function recordFailure (call: ChatCall, error: GatewayError, sentAt: number, midStream = false) {
+  function recordFailure (call: UpstreamCall, error: GatewayError, sentAt: number, midStream = false) {
     const status = midStream
       ? 'stream'
       : error.errorType === 'upstream_timeout' ? 'timeout' : error.errorType === 'upstream_network' ? 'network' : error.statusCode
     metrics.upstreamError(status, error.errorType)
-    metrics.upstream(call.operation, call.model, error.statusCode, seconds(sentAt))
+    metrics.upstream(call.api, call.model, error.statusCode, seconds(sentAt))
   }
 
-  function recordTokens (call: ChatCall, counts: TokenCounts | null) {
+  function recordTokens (call: UpstreamCall, counts: TokenCounts | null) {
     if (!counts) return
     metrics.tokens(call.model, call.client, counts)
     call.onTokens?.(counts)
   }
 
-  async function send (call: ChatCall, stream: boolean) {
+  async function send (call: UpstreamCall, path: Path, stream: boolean) {
     const sentAt = performance.now()
     try {
       const dispatched = await upstreams.dispatch({
         targets: call.targets,
-        call: { method: 'POST', path: '/chat/completions', signal: call.signal, requestId: call.requestId, stream },
+        call: { method: 'POST', path, signal: call.signal, requestId: call.requestId, stream },
         payloadFor: call.payloadFor,
         affinity: call.session
       })
@@ -99,27 +111,43 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, optio
     }
   }
 
-  /** A non-streamed answer, normalised to OpenAI's shape; throws a GatewayError when there is none. */
-  async function complete (call: ChatCall): Promise<ChatCompletion> {
-    const { response, client, sentAt } = await send(call, false)
-    let completion: ChatCompletion
+  /** A JSON answer from `path`, its tokens recorded; throws a GatewayError when there is none. */
+  async function json<T extends { usage?: unknown }> (call: UpstreamCall, path: Path): Promise<{ body: T, context: UpstreamContext }> {
+    const { response, client, sentAt } = await send(call, path, false)
+    let body: T
     try {
-      completion = await response.body.json() as ChatCompletion
+      body = await response.body.json() as T
     } catch (error) {
       if (call.signal.aborted) throw error
       const failure = error instanceof SyntaxError ? upstreamProtocol(client.host, 'the body is not JSON') : fromUndiciError(error, client.host)
       recordFailure(call, failure, sentAt)
       throw failure
     }
+    if (typeof body !== 'object' || body === null) {
+      const failure = upstreamProtocol(client.host, 'the body is not a JSON object')
+      recordFailure(call, failure, sentAt)
+      throw failure
+    }
     metrics.models.learnOne(call.model)
-    metrics.upstream(call.operation, call.model, response.statusCode, seconds(sentAt))
-    recordTokens(call, tokenCounts(completion.usage))
-    return transformCompletion(completion, { thinkTags: false, xmlTools: null, ...call.answerOptions?.(client.context) })
+    metrics.upstream(call.api, call.model, response.statusCode, seconds(sentAt))
+    recordTokens(call, tokenCounts(body.usage as ChatCompletion['usage']))
+    return { body, context: client.context }
+  }
+
+  /** A non-streamed chat answer, normalised to OpenAI's shape and shaped for the client. */
+  async function complete (call: UpstreamCall): Promise<ChatCompletion> {
+    const { body, context } = await json<ChatCompletion>(call, '/chat/completions')
+    return transformCompletion(body, { thinkTags: false, xmlTools: null, ...call.answer?.(context) })
+  }
+
+  /** Embeddings as the upstream returned them (usage recorded). */
+  async function embed<T extends { usage?: unknown }> (call: UpstreamCall): Promise<T> {
+    return (await json<T>(call, '/embeddings')).body
   }
 
   /** Resolves once an upstream said 200 with an event stream; before that, failures are ordinary HTTP errors. */
-  async function openStream (call: ChatCall): Promise<OpenedStream> {
-    const { response, client, sentAt } = await send(call, true)
+  async function openStream (call: UpstreamCall): Promise<OpenedStream> {
+    const { response, client, sentAt } = await send(call, '/chat/completions', true)
     if (!isEventStream(response.headers['content-type'])) {
       response.body.destroy()
       const error = upstreamProtocol(client.host, `expected text/event-stream, got ${String(response.headers['content-type'])}`)
@@ -135,8 +163,13 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, optio
    * still HTTP errors (thrown here). If it takes longer (a long prefill), the relay is handed back anyway so the
    * client gets headers and keep-alive comments; a later failure then arrives as an error event.
    */
-  async function stream (call: ChatCall, handlerFor: (observer: StreamObserver, context: UpstreamContext) => FrameHandler): Promise<SseRelay> {
-    const relay = new SseRelay({ heartbeat: { intervalMs: heartbeatMs, onBeat: () => metrics.heartbeat() }, maxFrameBytes })
+  async function stream (call: UpstreamCall, output: StreamOutput = {}): Promise<SseRelay> {
+    const { writer } = output
+    const errorEvent = writer ? (error: GatewayError) => writer.fail(error) : (error: GatewayError) => dataEvent(error.toJSON())
+    const relay = new SseRelay({
+      heartbeat: { intervalMs: heartbeatMs, onBeat: () => metrics.heartbeat(), text: writer ? () => writer.heartbeat() : undefined },
+      maxFrameBytes
+    })
     let opened: OpenedStream | null = null
     let failed: GatewayError | null = null
     const observer: StreamObserver = {
@@ -145,7 +178,7 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, optio
       error: error => { failed = error }
     }
     metrics.streamStarted()
-    open.set(relay, call.requestId)
+    open.set(relay, { requestId: call.requestId, errorEvent })
     relay.once('close', () => {
       open.delete(relay)
       metrics.streamEnded()
@@ -154,12 +187,13 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, optio
         recordFailure(call, failed, opened.sentAt, true)
         log.warn({ err: failed, reqId: call.requestId, upstream: opened.context.name }, 'stream ended with an error event')
       } else if (!call.signal.aborted && !relay.failed) {
-        metrics.upstream(call.operation, call.model, 200, seconds(opened.sentAt))
+        metrics.upstream(call.api, call.model, 200, seconds(opened.sentAt))
       }
     })
     const attach = (stream: OpenedStream) => {
       opened = stream
-      relay.attach(stream.body, handlerFor(observer, stream.context))
+      const answer = { thinkTags: false, xmlTools: null, ...call.answer?.(stream.context) }
+      relay.attach(stream.body, new ChatStreamHandler({ ...answer, includeUsage: output.includeUsage ?? false, writer }, observer, stream.context))
     }
 
     const opening = openStream(call)
@@ -172,7 +206,7 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, optio
       } else {
         relay.beat()
         opening.then(attach, error => {
-          if (!call.signal.aborted) relay.fail(dataEvent((error instanceof GatewayError ? error : internalError()).toJSON()))
+          if (!call.signal.aborted) relay.fail(errorEvent(error instanceof GatewayError ? error : internalError()))
         })
       }
       return relay
@@ -191,12 +225,11 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, optio
    * without a second event.
    */
   function endOpenStreams (): number {
-    const event = dataEvent(gatewayShuttingDown().toJSON())
     const told = new Set<string>()
-    for (const [relay, requestId] of open) {
+    for (const [relay, { requestId, errorEvent }] of open) {
       if (told.has(requestId)) continue
       told.add(requestId)
-      relay.fail(event)
+      relay.fail(errorEvent(gatewayShuttingDown()))
     }
     setTimeout(() => {
       for (const relay of open.keys()) relay.fail(null)
@@ -204,31 +237,5 @@ export function createChatService (upstreams: Upstreams, metrics: Metrics, optio
     return told.size
   }
 
-  return { complete, stream, endOpenStreams }
+  return { complete, embed, stream, endOpenStreams }
 }
-
-export default fp(async function chatService (fastify) {
-  const { config } = fastify
-  const service = createChatService(fastify.upstreams, fastify.gatewayMetrics, {
-    heartbeatMs: config.HEARTBEAT_INTERVAL_MS,
-    maxFrameBytes: config.MAX_FRAME_BYTES,
-    log: fastify.log
-  })
-  fastify.decorate('chatService', service)
-
-  // close() waits for the streams in flight (src/server.ts gives it SHUTDOWN_GRACE_MS and a little more). Those still
-  // open when the grace period runs out end with an error event, so their clients see why the answer stopped instead
-  // of a cut connection.
-  let deadline: NodeJS.Timeout | undefined
-  fastify.addHook('preClose', function endStreamsAfterGrace (done) {
-    deadline = setTimeout(() => {
-      const ended = service.endOpenStreams()
-      if (ended > 0) fastify.log.warn({ streams: ended, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutdown grace period over: open streams ended with an error event')
-    }, config.SHUTDOWN_GRACE_MS).unref()
-    done()
-  })
-  fastify.addHook('onClose', function clearShutdownDeadline (_instance, done) {
-    clearTimeout(deadline)
-    done()
-  })
-}, { name: 'chat-service', dependencies: ['upstream', 'metrics'] })
