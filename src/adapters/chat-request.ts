@@ -1,6 +1,6 @@
 import type { ChatCompletionRequest } from '../schemas/chat.ts'
 import type { ModelLimits } from '../model-limits.ts'
-import { toXmlToolRequest } from './xml-tools.ts'
+import { toXmlToolRequest } from './xml-tools/request.ts'
 
 const INCLUDE_USAGE = Buffer.from(',"stream_options":{"include_usage":true}}')
 

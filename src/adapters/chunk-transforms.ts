@@ -1,6 +1,7 @@
 import { normaliseToolCall, ToolCallNormaliser, type ChunkChoice, type ToolCallDelta } from './tool-calls.ts'
 import type { Usage } from './usage.ts'
-import { parseXmlToolCalls, type OpenAIToolCall, type XmlToolCallParser } from './xml-tools.ts'
+import { parseXmlToolCalls, type XmlToolCallParser } from './xml-tools/parser.ts'
+import type { OpenAIToolCall } from './xml-tools/protocol.ts'
 
 // The changes the gateway makes to an answer, on chunks (streams) or on the whole completion (JSON). Each applies
 // only where it is needed; a stream chunk that needs none of them is never parsed (see chat-stream.ts).

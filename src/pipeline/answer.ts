@@ -1,4 +1,4 @@
-import { XmlToolCallParser } from '../adapters/xml-tools.ts'
+import { XmlToolCallParser } from '../adapters/xml-tools/parser.ts'
 import type { AnswerChoice } from './service.ts'
 
 const newXmlParser = () => new XmlToolCallParser()

@@ -1,5 +1,7 @@
 import t from 'tap'
-import { parseXmlToolCalls, toXmlToolRequest, XmlToolCallParser, type OpenAIToolCall } from '../../src/adapters/xml-tools.ts'
+import { parseXmlToolCalls, XmlToolCallParser } from '../../src/adapters/xml-tools/parser.ts'
+import type { OpenAIToolCall } from '../../src/adapters/xml-tools/protocol.ts'
+import { toXmlToolRequest } from '../../src/adapters/xml-tools/request.ts'
 
 const readFile = { type: 'function', function: { name: 'read_file', description: 'Read a file', strict: true, parameters: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } } }
 const listFiles = { type: 'function', function: { name: 'list_files', parameters: { type: 'object', properties: {} } } }
