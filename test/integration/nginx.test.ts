@@ -182,7 +182,7 @@ t.test('bodies up to BODY_LIMIT pass nginx; larger ones get nginx\'s 413 in the 
   if (requireBinary(t, 'nginx') === undefined) return
   const { origin, sim } = await startStack(t)
   const nginx = await startNginx(t, { services: replicaAddresses(origin) })
-  const limit = 10 * 1024 * 1024 // BODY_LIMIT's default and client_max_body_size 10m
+  const limit = 32 * 1024 * 1024 // BODY_LIMIT's default and client_max_body_size 32m
   const sized = (bytes: number) => {
     const head = '{"model":"qwen-plus","sim":{"reply":"ok"},"messages":[{"role":"user","content":"'
     const tail = '"}]}'

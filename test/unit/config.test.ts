@@ -10,7 +10,7 @@ t.test('defaults', async t => {
   t.equal(config.DASHSCOPE_BASE_URL, 'https://dashscope-intl.aliyuncs.com/compatible-mode/v1')
   t.same(config.DASHSCOPE_API_KEY, [])
   t.same(config.GATEWAY_API_KEYS, [])
-  t.equal(config.BODY_LIMIT, 10 * 1024 * 1024)
+  t.equal(config.BODY_LIMIT, 32 * 1024 * 1024)
   t.ok(config.MODELS.includes('qwen-plus'))
 })
 
