@@ -14,7 +14,7 @@ export default fp(async function openapi (fastify) {
       info: {
         title: 'Qwen Gateway',
         version: VERSION,
-        description: 'The OpenAI API over Qwen models (DashScope, vLLM, SGLang, Ollama, llama.cpp).'
+        description: 'The OpenAI (Chat Completions, Responses, embeddings) and Anthropic Messages APIs over Qwen models (DashScope, vLLM, SGLang, Ollama, llama.cpp).'
       },
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'One of GATEWAY_API_KEYS' } }

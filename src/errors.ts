@@ -99,7 +99,7 @@ export const routeNotFound = (method: string, url: string) => new GatewayError({
   statusCode: 404,
   type: 'invalid_request_error',
   code: 'unknown_url',
-  message: `Unknown request URL: ${method} ${url.split('?')[0]}. See GET /v1/models, POST /v1/chat/completions and POST /v1/completions.`,
+  message: `Unknown request URL: ${method} ${url.split('?')[0]}. See GET /v1/models, POST /v1/chat/completions, /v1/completions, /v1/responses, /v1/messages and /v1/embeddings.`,
   errorType: 'client_invalid'
 })
 
