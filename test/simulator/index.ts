@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import type { RecordedRequest, Simulator, SimulatorConfig, SimulatorOptions } from './types.ts'
 import { handleChat } from './chat.ts'
+import { handleEmbeddings } from './embeddings.ts'
 import { errorReply, notFoundReply, wrappedReply } from './errors.ts'
 import { createExchange } from './exchange.ts'
 import type { Exchange } from './exchange.ts'
@@ -115,6 +116,7 @@ async function handle (ex: Exchange, config: SimulatorConfig, recorder: Recorder
   const path = ex.rec.path.split('?')[0]
   if (ex.req.method === 'GET' && path === '/v1/models') return handleModels(ex, config)
   if (ex.req.method === 'POST' && path === '/v1/chat/completions') return handleChat(ex, config)
+  if (ex.req.method === 'POST' && path === '/v1/embeddings') return handleEmbeddings(ex, config)
   sendError(ex, notFoundReply(ex.rec.method, path, ex.requestId))
 }
 
