@@ -14,6 +14,7 @@ import requestTracking from '../plugins/request-tracking.ts'
 import clientAuth from '../plugins/client-auth.ts'
 import openapi from '../plugins/openapi.ts'
 import health from '../routes/health.ts'
+import anthropicPreconnect from '../routes/anthropic-preconnect.ts'
 import v1 from '../routes/v1/index.ts'
 
 declare module 'fastify' {
@@ -64,5 +65,6 @@ export default async function app (fastify: FastifyInstance, options: AppOptions
   await fastify.register(openapi)
 
   await fastify.register(health)
+  await fastify.register(anthropicPreconnect)
   await fastify.register(v1, { prefix: '/v1' })
 }

@@ -6,6 +6,7 @@ import limits from '../../plugins/limits.ts'
 import models from './models.ts'
 import chatCompletions from './chat-completions.ts'
 import completions from './completions.ts'
+import messages from './messages.ts'
 
 /**
  * The API, as one encapsulated context under /v1: whatever the router matched here (a route, or an unknown path
@@ -28,4 +29,5 @@ export default async function v1 (fastify: FastifyInstance) {
   await fastify.register(models)
   await fastify.register(chatCompletions)
   await fastify.register(completions)
+  await fastify.register(messages)
 }
