@@ -1,6 +1,7 @@
 import t from 'tap'
 import { PassThrough } from 'node:stream'
 import { FrameTooLargeError, frameEnd, SseRelay, UnreadableFrameError, type FrameHandler } from '../../src/sse/relay.ts'
+import { legacyEventWriter, LegacyStreamState } from '../../src/adapters/legacy-completions.ts'
 import { ChatStreamHandler, type StreamObserver } from '../../src/adapters/chat-stream.ts'
 import type { Usage } from '../../src/adapters/usage.ts'
 import type { GatewayError } from '../../src/errors.ts'
@@ -353,7 +354,7 @@ t.test('chunks the transforms cannot work on end the stream with upstream_protoc
     ['truncated tool calls', 'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,\n\n', {}, /an event was not valid JSON/],
     ['choices a string', 'data: {"choices":"x","usage":{"prompt_tokens":1}}\n\n', {}, /an event had an unexpected shape \("choices" is not a list\)/],
     ['tool_calls an object, think tags', 'data: {"choices":[{"index":0,"delta":{"content":"","tool_calls":{}}}]}\n\n', { thinkTags: true }, /"tool_calls" is not a list/],
-    ['usage a string, legacy', 'data: {"choices":[{"index":0,"delta":{"content":"a"}}],"usage":"x"}\n\n', { mapChunk: (chunk: object) => chunk, done: null }, /"usage" is not an object/],
+    ['usage a string, legacy', 'data: {"choices":[{"index":0,"delta":{"content":"a"}}],"usage":"x"}\n\n', { writer: legacyEventWriter(new LegacyStreamState('qwen-plus'), 0) }, /"usage" is not an object/],
     ['broken usage without a space after data:', 'data:{"choices":[],"usage":{"prompt\n\n', {}, /not valid JSON/],
     ['tool_calls an object, nothing to transform', 'data: {"choices":[{"index":0,"delta":{"content":"","tool_calls":{}}}]}\n\n', {}, null]
   ]
