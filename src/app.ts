@@ -6,6 +6,7 @@ import configPlugin from '../plugins/config.ts'
 import sensible from '../plugins/sensible.ts'
 import metrics from '../plugins/metrics.ts'
 import sharedState from '../plugins/shared-state.ts'
+import responseStore from '../plugins/response-store.ts'
 import upstream from '../plugins/upstream.ts'
 import modelCatalog from '../plugins/model-catalog.ts'
 import pipeline from '../plugins/pipeline.ts'
@@ -56,6 +57,7 @@ export default async function app (fastify: FastifyInstance, options: AppOptions
   await fastify.register(sensible)
   await fastify.register(metrics)
   await fastify.register(sharedState)
+  await fastify.register(responseStore)
   await fastify.register(upstream)
   await fastify.register(modelCatalog)
   await fastify.register(pipeline)

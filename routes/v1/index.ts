@@ -6,6 +6,7 @@ import limits from '../../plugins/limits.ts'
 import models from './models.ts'
 import chatCompletions from './chat-completions.ts'
 import completions from './completions.ts'
+import responses from './responses.ts'
 import messages from './messages.ts'
 
 /**
@@ -29,5 +30,6 @@ export default async function v1 (fastify: FastifyInstance) {
   await fastify.register(models)
   await fastify.register(chatCompletions)
   await fastify.register(completions)
+  await fastify.register(responses)
   await fastify.register(messages)
 }
