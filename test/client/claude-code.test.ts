@@ -1,0 +1,87 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { startStack } from '../helper.ts'
+import { CLAUDE, describeRun, jsonLines, requireCli, runCli, tempDir } from './helpers/cli.ts'
+import { chatRequests, offeredTools, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
+
+// Claude Code (npm @anthropic-ai/claude-code; its postinstall links the native binary of
+// @anthropic-ai/claude-code-linux-x64 and siblings over bin/claude.exe), headless as `claude -p`, through the
+// gateway's /v1/messages in front of the simulator. ANTHROPIC_BASE_URL is the gateway's origin; with no
+// ANTHROPIC_MODEL it asks for claude-opus-5-5, which the default claude-* alias sends to qwen3-coder-plus.
+// It calls /v1/messages?beta=true, with x-api-key for ANTHROPIC_API_KEY and Bearer for ANTHROPIC_AUTH_TOKEN.
+
+const UPSTREAM_MODEL = 'qwen3-coder-plus'
+const KEY = 'claude-code-client-key'
+
+/** Everything Claude Code needs to use the gateway and nothing else: no telemetry, updates or error reports. */
+const claudeEnv = (origin: string, home: string, auth: Record<string, string>) => ({
+  PATH: process.env.PATH,
+  HOME: home,
+  ANTHROPIC_BASE_URL: origin,
+  ...auth,
+  DISABLE_TELEMETRY: '1',
+  DISABLE_AUTOUPDATER: '1',
+  DISABLE_ERROR_REPORTING: '1',
+  CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+  NO_COLOR: '1',
+  TERM: 'dumb'
+})
+
+interface Case {
+  tool: 'Read' | 'Bash'
+  auth: Record<string, string>
+  input: (file: string) => Record<string, string>
+}
+
+const CASES: Case[] = [
+  { tool: 'Read', auth: { ANTHROPIC_API_KEY: KEY }, input: file => ({ file_path: file }) },
+  { tool: 'Bash', auth: { ANTHROPIC_AUTH_TOKEN: KEY }, input: file => ({ command: `cat ${file}`, description: 'Show the note' }) }
+]
+
+for (const { tool, auth, input } of CASES) {
+  t.test(`claude -p with ${Object.keys(auth)[0]}: the model calls ${tool} on a file, then answers with its content`, async t => {
+    const version = requireCli(t, CLAUDE)
+    if (version === undefined) return
+    t.comment(version)
+    const stack = await startStack(t, { env: { GATEWAY_API_KEYS: KEY } })
+    const dir = await tempDir(t, 'claude-code')
+    const home = join(dir, 'home')
+    const work = join(dir, 'work')
+    await Promise.all([home, work].map(folder => mkdir(folder, { recursive: true })))
+    const secret = `claude-secret-${randomBytes(6).toString('hex')}`
+    const file = join(work, 'note.txt')
+    await writeFile(file, `${secret}\n`)
+
+    const answer = `The file says: ${secret}`
+    stack.sim.setOverride(toolRoundTrip({
+      name: tool,
+      arguments: JSON.stringify(input(file)),
+      answer: result => result.includes(secret) ? answer : `The tool did not show the file: ${result.slice(0, 300)}`,
+      otherwise: 'No tools were offered.'
+    }))
+
+    const run = await runCli(t, CLAUDE, [
+      '-p', '--output-format', 'json', '--allowedTools', 'Read,Bash',
+      '--', 'Show me what note.txt says.'
+    ], { cwd: work, env: claudeEnv(stack.origin, home, auth), timeoutMs: 90_000 })
+    t.equal(run.code, 0, 'claude -p succeeded', { output: describeRun(run) })
+
+    const result = jsonLines(run.stdout).find(line => line.type === 'result')
+    t.ok(result, 'a result line', { output: describeRun(run) })
+    t.match(result, { subtype: 'success', is_error: false, result: answer, num_turns: 2 })
+    t.same(result?.permission_denials, [], 'the tool was allowed')
+
+    const upstream = chatRequests(stack.sim.requests)
+    // Claude Code may add side requests (titles, summaries); the tool turn is the requests offering the tool.
+    const turns = upstream.filter(request => offeredTools(request).includes(tool))
+    t.equal(turns.length, 2, 'two model calls: the tool call, then the answer', { paths: upstream.map(request => request.path) })
+    if (turns.length < 1) return
+    t.equal(turns[0].body.model, UPSTREAM_MODEL, 'claude-* reached the coder model')
+    if (turns.length < 2) return
+    const results = toolResults(turns[1])
+    t.equal(results.length, 1)
+    t.match(results[0], secret, `the ${tool} output went back to the model as a tool message`)
+  })
+}
