@@ -133,7 +133,7 @@ t.test('§2.3 image base64 / url → image_url', async t => {
     { type: 'image_url', image_url: { url: 'https://example.com/cat.jpg' } },
     { type: 'text', text: 'what is this?' }
   ])
-  t.throws(() => chatMessages({ messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'f' } }] }] }), { statusCode: 400 })
+  t.throws(() => chatMessages({ messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file', file_id: 'f' } }] }] }), { statusCode: 400, message: /not supported/ })
 })
 
 t.test('§2.3 document and search_result → text; a PDF → 400', async t => {
