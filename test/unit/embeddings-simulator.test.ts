@@ -82,7 +82,7 @@ t.test('bad inputs, unknown models, auth and injected errors', async t => {
   t.equal(quota.status, 429)
 
   const fresh = await start(t)
-  fresh.setOverride((request, index) => index === 1 ? { error: 'internal_error' } : undefined)
+  fresh.setOverride((_request, index) => index === 1 ? { error: 'internal_error' } : undefined)
   t.equal((await embed(fresh, { model: 'text-embedding-v4', input: 'x' })).status, 200)
   t.equal((await embed(fresh, { model: 'text-embedding-v4', input: 'x' })).status, 500, 'overrides see the embeddings call count')
 })
