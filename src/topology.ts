@@ -16,7 +16,9 @@ const UpstreamFileSchema = Type.Object({
   /** Name of an environment variable holding the keys, comma-separated: keeps secrets out of the file. */
   api_keys_env: Type.Optional(Type.String({ minLength: 1 })),
   /** false for servers without tool calling: the gateway then speaks an XML tool protocol with the model. */
-  native_tools: Type.Optional(Type.Boolean())
+  native_tools: Type.Optional(Type.Boolean()),
+  /** Inputs per /embeddings call when this upstream is a model's primary target (DashScope allows 10). */
+  embeddings_batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 2048 }))
 }, { additionalProperties: false })
 
 const TargetFileSchema = Type.Object({
@@ -57,6 +59,8 @@ export interface UpstreamSpec {
   baseUrl: string
   keys: string[]
   nativeTools: boolean
+  /** Inputs per embeddings call; unset means EMBEDDINGS_BATCH_SIZE. */
+  embeddingsBatchSize?: number
 }
 
 export interface Target {
@@ -127,7 +131,8 @@ export function buildTopology (file: GatewayFile, defaults: TopologyDefaults, en
       name: upstream.name,
       baseUrl: upstream.base_url.replace(/\/+$/, ''),
       keys: [...(upstream.api_keys ?? []), ...splitList(upstream.api_keys_env ? env[upstream.api_keys_env] : undefined)],
-      nativeTools: upstream.native_tools ?? true
+      nativeTools: upstream.native_tools ?? true,
+      embeddingsBatchSize: upstream.embeddings_batch_size
     }))
     : [{ name: 'dashscope', baseUrl: defaults.baseUrl, keys: defaults.keys, nativeTools: true }]
   const names = new Set<string>()

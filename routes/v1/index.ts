@@ -8,6 +8,7 @@ import chatCompletions from './chat-completions.ts'
 import completions from './completions.ts'
 import responses from './responses.ts'
 import messages from './messages.ts'
+import embeddings from './embeddings.ts'
 
 /**
  * The API, as one encapsulated context under /v1: whatever the router matched here (a route, or an unknown path
@@ -32,4 +33,5 @@ export default async function v1 (fastify: FastifyInstance) {
   await fastify.register(completions)
   await fastify.register(responses)
   await fastify.register(messages)
+  await fastify.register(embeddings)
 }
