@@ -24,8 +24,20 @@ t.test('§1.2 max_output_tokens → max_tokens; absent, none is set here (the pi
 
 t.test('§1.2 temperature, top_p, user and provider extras pass; Responses-only fields do not', async t => {
   const chat = translate({
-    input: 'x', temperature: 0.3, top_p: 0.9, user: 'u1', enable_search: true, top_k: 5, metadata: { a: '1' }, store: true,
-    include: ['reasoning.encrypted_content'], prompt_cache_key: 'k', safety_identifier: 's', truncation: 'auto', service_tier: 'auto', previous_response_id: 'resp_x'
+    input: 'x',
+    temperature: 0.3,
+    top_p: 0.9,
+    user: 'u1',
+    enable_search: true,
+    top_k: 5,
+    metadata: { a: '1' },
+    store: true,
+    include: ['reasoning.encrypted_content'],
+    prompt_cache_key: 'k',
+    safety_identifier: 's',
+    truncation: 'auto',
+    service_tier: 'auto',
+    previous_response_id: 'resp_x'
   })
   t.match(chat, { temperature: 0.3, top_p: 0.9, user: 'u1', enable_search: true, top_k: 5 })
   for (const field of ['metadata', 'store', 'include', 'prompt_cache_key', 'safety_identifier', 'truncation', 'service_tier', 'previous_response_id', 'input']) {
