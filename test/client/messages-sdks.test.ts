@@ -169,3 +169,30 @@ t.test('Vercel AI SDK (@ai-sdk/anthropic): generateText and streamText, a tool, 
   t.equal(await streamed.finishReason, 'stop')
   t.equal(chatRequests(s.sim.requests).length, 4)
 })
+
+t.test('thinking: @anthropic-ai/sdk sees a thinking block before the text, the AI SDK reasoning text', async t => {
+  const s = await stack(t)
+  const thought = 'The user greets me; a short answer will do.'
+  s.sim.setOverride(() => ({ reasoning: thought, chunkSize: 6 }))
+
+  const message = await anthropicClient(s).messages.stream({
+    model: MODEL,
+    max_tokens: 2048,
+    thinking: { type: 'enabled', budget_tokens: 1024 },
+    messages: [{ role: 'user', content: 'Hi there' }]
+  }).finalMessage()
+  t.same(message.content.map(block => block.type), ['thinking', 'text'])
+  t.match(message.content[0], { type: 'thinking', thinking: thought })
+  t.match(message.content[1], { type: 'text', text: replyTo('Hi there') })
+  t.equal(message.stop_reason, 'end_turn')
+
+  const anthropic = createAnthropic({ baseURL: s.baseURL, apiKey: KEY })
+  const generated = await generateText({
+    model: anthropic(MODEL),
+    prompt: 'Hi there',
+    maxRetries: 0,
+    providerOptions: { anthropic: { thinking: { type: 'enabled', budgetTokens: 1024 } } }
+  })
+  t.equal(generated.text, replyTo('Hi there'))
+  t.equal(generated.reasoningText, thought)
+})
