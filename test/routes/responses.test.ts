@@ -222,5 +222,5 @@ t.test('openai-node: create, retrieve, input_items.list and delete against the g
   const items = await client.responses.inputItems.list(response.id)
   t.equal(items.data.length, 1)
   await client.responses.delete(response.id)
-  await t.rejects(client.responses.retrieve(response.id), { status: 404 })
+  await t.rejects(client.responses.retrieve(response.id), { message: /404/, status: 404 })
 })

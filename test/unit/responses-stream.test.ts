@@ -11,7 +11,7 @@ const sealer = createReasoningSealer(reasoningKey('s', []))
 const USAGE = { prompt_tokens: 31, completion_tokens: 22, total_tokens: 53, prompt_tokens_details: { cached_tokens: 4 }, completion_tokens_details: { reasoning_tokens: 12 } }
 
 function writer (body: Record<string, any> = {}, options: { now?: () => number } = {}) {
-  const full = { model: 'qwen3.6-plus', ...body }
+  const full: Record<string, any> & { model: string } = { model: 'qwen3.6-plus', ...body }
   const finals: ResponseObject[] = []
   const w = new ResponsesEventWriter(responseSetup(full, chatTools(full.tools).names, sealer, 'core1'), { onFinal: response => finals.push(response), keepaliveAfterMs: 1000, ...options })
   return { w, finals }
