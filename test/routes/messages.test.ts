@@ -202,3 +202,33 @@ t.test('sessions: x-claude-code-session-id, or metadata.user_id, is the conversa
   await turn({}, { user_id: JSON.stringify({ session_id: 'cc-2' }) })
   t.equal(stack.gateway.sessions.active(), 2)
 })
+
+t.test('non-streamed with thinking on: asked upstream as a stream (DashScope\'s rule), answered as one JSON message', async t => {
+  const stack = await startStack(t)
+  stack.sim.setOverride(() => ({ reasoning: 'Plan: call Bash.', toolCalls: [calls[0]], toolCallQuirks: true, usage: { prompt_tokens: 40, completion_tokens: 12, cached_tokens: 8 } }))
+  const res = await post(stack, { model: 'qwen-plus', max_tokens: 2000, thinking: { type: 'adaptive' }, tools: [BASH], messages: [{ role: 'user', content: 'list' }] })
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type'), /^application\/json/)
+  const body = await res.json() as any
+  t.match(body, {
+    type: 'message',
+    model: 'qwen-plus',
+    content: [
+      { type: 'thinking', thinking: 'Plan: call Bash.', signature: /^qg1\./ },
+      { type: 'tool_use', id: /^call_/, name: 'Bash', input: JSON.parse(calls[0].arguments) }
+    ],
+    stop_reason: 'tool_use',
+    usage: { input_tokens: 32, output_tokens: 12, cache_creation_input_tokens: 0, cache_read_input_tokens: 8 }
+  })
+  t.equal(body.content.length, 2)
+  t.match(lastChat(stack), { stream: true, stream_options: { include_usage: true }, enable_thinking: true })
+
+  stack.sim.setOverride(() => ({ midStream: 'event_error' }))
+  const failed = await post(stack, { model: 'qwen-plus', max_tokens: 2000, thinking: { type: 'enabled', budget_tokens: 500 }, messages: [{ role: 'user', content: 'x' }] })
+  t.equal(failed.status, 429, 'a failure inside the upstream stream is the request\'s HTTP error')
+  t.match(await failed.json(), { type: 'error', error: { type: 'rate_limit_error' } })
+
+  stack.sim.setOverride(null)
+  await (await post(stack, { model: 'qwen-plus', max_tokens: 20, messages: [{ role: 'user', content: 'x' }] })).text()
+  t.notOk('stream' in lastChat(stack), 'without thinking, a plain JSON call')
+})
