@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startStack } from '../helper.ts'
 import { CLAUDE, describeRun, jsonLines, requireCli, runCli, tempDir } from './helpers/cli.ts'
-import { chatRequests, offeredTools, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
+import { chatRequests, clientTestEnv, offeredTools, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
 
 // Claude Code (npm @anthropic-ai/claude-code; its postinstall links the native binary of
 // @anthropic-ai/claude-code-linux-x64 and siblings over bin/claude.exe), headless as `claude -p`, through the
@@ -45,7 +45,7 @@ for (const { tool, auth, input } of CASES) {
     const version = requireCli(t, CLAUDE)
     if (version === undefined) return
     t.comment(version)
-    const stack = await startStack(t, { env: { GATEWAY_API_KEYS: KEY } })
+    const stack = await startStack(t, { env: clientTestEnv(KEY) })
     const dir = await tempDir(t, 'claude-code')
     const home = join(dir, 'home')
     const work = join(dir, 'work')

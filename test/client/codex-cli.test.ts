@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startStack } from '../helper.ts'
 import { CODEX, describeRun, jsonLines, requireCli, runCli, tempDir } from './helpers/cli.ts'
-import { chatRequests, offeredTools, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
+import { chatRequests, clientTestEnv, offeredTools, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
 
 // Codex CLI (npm @openai/codex, its native binary in @openai/codex-linux-x64 and siblings), headless as
 // `codex exec`, through the gateway's /v1/responses in front of the simulator. Its own CODEX_HOME holds a
@@ -33,6 +33,10 @@ enabled = false
 [feedback]
 enabled = false
 
+[features]
+# The plugin marketplace would be fetched at start (api.github.com, chatgpt.com): nothing leaves the machine.
+plugins = false
+
 [model_providers.qwen-gateway]
 name = "Qwen Gateway"
 base_url = "${baseURL}"
@@ -53,7 +57,7 @@ async function codexToolTurn (t: Tap, turn: Turn) {
   const version = requireCli(t, CODEX)
   if (version === undefined) return
   t.comment(version)
-  const stack = await startStack(t, { env: { GATEWAY_API_KEYS: KEY } })
+  const stack = await startStack(t, { env: clientTestEnv(KEY) })
   const dir = await tempDir(t, 'codex')
   const home = join(dir, 'home')
   const codexHome = join(dir, 'codex-home')

@@ -5,7 +5,7 @@ import { createAnthropic } from '@ai-sdk/anthropic'
 import { generateText, stepCountIs, streamText, tool } from 'ai'
 import { z } from 'zod'
 import { startStack, type Stack } from '../helper.ts'
-import { chatRequests, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
+import { chatRequests, clientTestEnv, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
 
 // The clients of the Anthropic Messages API, as users run them, against POST /v1/messages and
 // /v1/messages/count_tokens of the gateway in front of the simulator (Chat Completions only: the gateway
@@ -18,7 +18,7 @@ const KEY = 'messages-client-key'
 const replyTo = (text: string) => 'Hello from the Qwen simulator! You said: ' + text
 
 /** A stack whose gateway requires a client key: x-api-key (apiKey) and Bearer (authToken) must both pass. */
-const stack = (t: Parameters<typeof startStack>[0]) => startStack(t, { env: { GATEWAY_API_KEYS: KEY } })
+const stack = (t: Parameters<typeof startStack>[0]) => startStack(t, { env: clientTestEnv(KEY) })
 
 // The SDK's base URL is the origin: it adds /v1/messages itself.
 const anthropicClient = (s: Stack, auth: { apiKey: string } | { authToken: string } = { apiKey: KEY }) =>

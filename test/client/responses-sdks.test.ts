@@ -6,7 +6,7 @@ import { createOpenAI } from '@ai-sdk/openai'
 import { generateText, stepCountIs, streamText, tool } from 'ai'
 import { z } from 'zod'
 import { startStack, type Stack } from '../helper.ts'
-import { chatRequests, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
+import { chatRequests, clientTestEnv, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
 
 // The clients of the OpenAI Responses API, as users run them, against POST /v1/responses of the gateway in front
 // of the simulator (which speaks Chat Completions only: the gateway translates). openai-node, the OpenAI Agents
@@ -20,7 +20,7 @@ const replyTo = (text: string) => 'Hello from the Qwen simulator! You said: ' + 
 setTracingDisabled(true)
 
 /** A stack whose gateway requires a client key, so each client's way of sending one is checked too. */
-const stack = (t: Parameters<typeof startStack>[0]) => startStack(t, { env: { GATEWAY_API_KEYS: KEY } })
+const stack = (t: Parameters<typeof startStack>[0]) => startStack(t, { env: clientTestEnv(KEY) })
 
 const openaiClient = (s: Stack) => new OpenAI({ baseURL: s.baseURL, apiKey: KEY, maxRetries: 0, timeout: 10_000 })
 

@@ -57,3 +57,10 @@ export function toolRoundTrip (turn: ToolTurn): ScenarioOverride {
     return turn.otherwise === undefined ? undefined : { reply: turn.otherwise }
   }
 }
+
+/**
+ * The gateway's settings for these tests: a required client key (each client's way of sending one is checked too),
+ * and no load shedding. Loading a client SDK or starting a CLI on a busy two-core machine can hold the event loop
+ * for more than the default 1000 ms, and a 503/529 "overloaded" would then fail a test that is about the wire.
+ */
+export const clientTestEnv = (key: string) => ({ GATEWAY_API_KEYS: key, LOAD_SHED_EVENT_LOOP_DELAY_MS: '0' })
