@@ -14,7 +14,7 @@ import { toGatewayError } from '../../src/error-handler.ts'
 import { answerShape } from '../../src/pipeline/answer.ts'
 import { upstreamCall } from '../../src/pipeline/request-call.ts'
 import type { UpstreamCall } from '../../src/pipeline/service.ts'
-import { CountTokensRequestSchema, MessagesRequestSchema } from '../../src/schemas/messages.ts'
+import { CountTokensRequestSchema, CountTokensResponseSchema, MessagesRequestSchema } from '../../src/schemas/messages.ts'
 import { sessionId } from '../../src/sessions.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
 import { targetsFor } from '../../src/topology.ts'
@@ -122,7 +122,7 @@ const messages: FastifyPluginAsyncTypebox = async function (fastify) {
   })
 
   fastify.post('/messages/count_tokens', {
-    schema: { body: CountTokensRequestSchema }
+    schema: { body: CountTokensRequestSchema, response: { 200: CountTokensResponseSchema } }
   }, async function countTokens (request) {
     return { input_tokens: estimateInputTokens(toChatRequest(request.body as MessagesRequest)) }
   })

@@ -56,3 +56,7 @@ export const CountTokensRequestSchema = Type.Object(common, Open)
 
 export type MessagesRequestBody = Static<typeof MessagesRequestSchema>
 export type CountTokensRequestBody = Static<typeof CountTokensRequestSchema>
+
+export const CountTokensResponseSchema = Type.Object({
+  input_tokens: Type.Integer({ minimum: 0, description: 'the prompt\'s size after translation, estimated' })
+})

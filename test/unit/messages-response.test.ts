@@ -124,3 +124,29 @@ t.test('an OpenAI envelope sent directly is rewritten; Anthropic\'s own is left 
   t.equal(fromOpenAIEnvelope('{"type":"error","error":{"type":"api_error","message":"x"},"request_id":"r"}', 500, 'r'), null)
   t.equal(fromOpenAIEnvelope('not json', 500, 'r'), null)
 })
+
+t.test('a non-streamed request answered from an upstream stream: the collector rebuilds the chat answer', async t => {
+  const { CompletionCollector } = await import('../../src/adapters/messages/collector.ts')
+  const collector = new CompletionCollector()
+  const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({ id: 'chatcmpl-7', choices: [{ index: 0, delta, finish_reason: finish }] })
+  for (const part of [
+    chunk({ role: 'assistant', reasoning_content: 'Think ' }),
+    chunk({ reasoning_content: 'more.' }),
+    chunk({ content: 'Calling.' }),
+    chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'Bash', arguments: '' } }] }),
+    chunk({ tool_calls: [{ index: 0, function: { arguments: '{"command":"ls"}' } }] }),
+    chunk({ tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'Read', arguments: '{}' } }] }),
+    chunk({}, 'tool_calls'),
+    { id: 'chatcmpl-7', choices: [], usage: { prompt_tokens: 9, completion_tokens: 4 } }
+  ]) t.equal(collector.chunk(part as any), '', 'writes nothing')
+  t.equal(collector.heartbeat(), '')
+  t.equal(collector.end(), '')
+  const message = toAnthropicMessage(collector.completion(), options)
+  t.same(message.content.map(block => block.type), ['thinking', 'text', 'tool_use', 'tool_use'])
+  t.match(message.content, [{ thinking: 'Think more.' }, { text: 'Calling.' }, { id: 'call_a', input: { command: 'ls' } }, { id: 'call_b', name: 'Read', input: {} }])
+  t.equal(message.stop_reason, 'tool_use')
+  t.same(message.usage, { input_tokens: 9, output_tokens: 4, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 })
+  const failure = new GatewayError({ statusCode: 502, message: 'cut' })
+  t.equal(collector.fail(failure), '')
+  t.equal(collector.error, failure)
+})
