@@ -42,9 +42,9 @@ const CASES: Case[] = [
 
 for (const { tool, auth, input } of CASES) {
   t.test(`claude -p with ${Object.keys(auth)[0]}: the model calls ${tool} on a file, then answers with its content`, async t => {
-    const version = requireCli(t, CLAUDE)
-    if (version === undefined) return
-    t.comment(version)
+    const claude = requireCli(t, CLAUDE)
+    if (claude === undefined) return
+    t.comment(`${claude.version} (${claude.file})`)
     const stack = await startStack(t, { env: clientTestEnv(KEY) })
     const dir = await tempDir(t, 'claude-code')
     const home = join(dir, 'home')
@@ -62,7 +62,7 @@ for (const { tool, auth, input } of CASES) {
       otherwise: 'No tools were offered.'
     }))
 
-    const run = await runCli(t, CLAUDE, [
+    const run = await runCli(t, claude, [
       '-p', '--output-format', 'json', '--allowedTools', 'Read,Bash',
       '--', 'Show me what note.txt says.'
     ], { cwd: work, env: claudeEnv(stack.origin, home, auth), timeoutMs: 90_000 })

@@ -54,9 +54,9 @@ interface Turn {
 }
 
 async function codexToolTurn (t: Tap, turn: Turn) {
-  const version = requireCli(t, CODEX)
-  if (version === undefined) return
-  t.comment(version)
+  const codex = requireCli(t, CODEX)
+  if (codex === undefined) return
+  t.comment(`${codex.version} (${codex.file})`)
   const stack = await startStack(t, { env: clientTestEnv(KEY) })
   const dir = await tempDir(t, 'codex')
   const home = join(dir, 'home')
@@ -81,7 +81,7 @@ async function codexToolTurn (t: Tap, turn: Turn) {
     return scenario?.toolCalls && turn.reasoning !== undefined ? { ...scenario, reasoning: turn.reasoning } : scenario
   })
 
-  const run = await runCli(t, CODEX, [
+  const run = await runCli(t, codex, [
     'exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--json', '--color', 'never',
     '--sandbox', 'read-only', '--cd', work,
     'Show me what note.txt says.'

@@ -25,38 +25,61 @@ export interface Cli {
   name: string
   /** The npm package that provides it. */
   pkg: string
-  /** The file to run, inside node_modules. */
-  file: string
+  /** Files that start it, inside node_modules, best first: the first one that runs is used. */
+  files: string[]
 }
 
-export const CODEX: Cli = { name: 'codex', pkg: '@openai/codex', file: join(ROOT, 'node_modules', '@openai', 'codex', 'bin', 'codex.js') }
-export const CLAUDE: Cli = { name: 'claude', pkg: '@anthropic-ai/claude-code', file: join(ROOT, 'node_modules', '@anthropic-ai', 'claude-code', 'bin', 'claude.exe') }
+/** A CLI that runs here: the file that started it, and its `--version` line. */
+export interface RunnableCli extends Cli {
+  file: string
+  version: string
+}
+
+const modules = (...path: string[]) => join(ROOT, 'node_modules', ...path)
+
+export const CODEX: Cli = { name: 'codex', pkg: '@openai/codex', files: [modules('@openai', 'codex', 'bin', 'codex.js')] }
+
+// bin/claude.exe is a 500-byte placeholder until the package's postinstall links the native binary of
+// @anthropic-ai/claude-code-<platform> over it; cli-wrapper.cjs finds and starts that binary when the postinstall
+// did not run (--ignore-scripts, or an npm that asks before running install scripts).
+export const CLAUDE: Cli = {
+  name: 'claude',
+  pkg: '@anthropic-ai/claude-code',
+  files: [modules('@anthropic-ai', 'claude-code', 'bin', 'claude.exe'), modules('@anthropic-ai', 'claude-code', 'cli-wrapper.cjs')]
+}
 
 const inCI = () => process.env.CI === 'true'
 
-/** How to start the CLI: the .js launcher through this Node, a native binary directly. */
-function command (cli: Cli, args: string[]): [string, string[]] {
-  return cli.file.endsWith('.js') ? [process.execPath, [cli.file, ...args]] : [cli.file, args]
+/** How to start a file: a .js or .cjs launcher through this Node, a native binary directly. */
+function command (file: string, args: string[]): [string, string[]] {
+  return /\.c?js$/.test(file) ? [process.execPath, [file, ...args]] : [file, args]
 }
 
-/** The CLI's `--version` line, or why it cannot run here. */
-export function probeCli (cli: Cli): { version: string } | { problem: string } {
-  if (!existsSync(cli.file)) return { problem: `${cli.file} is missing (npm ci installs ${cli.pkg})` }
-  const [file, args] = command(cli, ['--version'])
-  const result = spawnSync(file, args, { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, HOME: tmpdir() } })
-  if (result.error) return { problem: `${cli.name} --version: ${result.error.message}` }
-  if (result.status !== 0) return { problem: `${cli.name} --version exited with ${result.status ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(0, 500)}` }
-  return { version: result.stdout.trim() }
+/** The first of the CLI's files that answers `--version`, or why none does. */
+export function probeCli (cli: Cli): RunnableCli | { problem: string } {
+  const problems: string[] = []
+  for (const candidate of cli.files) {
+    if (!existsSync(candidate)) {
+      problems.push(`${candidate} is missing`)
+      continue
+    }
+    const [file, args] = command(candidate, ['--version'])
+    const result = spawnSync(file, args, { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, HOME: tmpdir() } })
+    if (result.status === 0 && result.stdout.trim() !== '') return { ...cli, file: candidate, version: result.stdout.trim() }
+    const why = result.error?.message ?? `exit ${result.status ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(0, 300)}`
+    problems.push(`${candidate} --version: ${why}`)
+  }
+  return { problem: `${cli.name} (npm ${cli.pkg}, installed by npm ci) cannot run: ${problems.join('; ')}` }
 }
 
 /**
- * The CLI's version when it runs here. Otherwise skips the calling test (call this before any assertion), or fails
- * it when CI=true, and returns undefined: the test should return.
+ * The CLI when it runs here. Otherwise skips the calling test (call this before any assertion), or fails it when
+ * CI=true, and returns undefined: the test should return.
  */
-export function requireCli (t: CliTest, cli: Cli): string | undefined {
+export function requireCli (t: CliTest, cli: Cli): RunnableCli | undefined {
   const probe = probeCli(cli)
-  if ('version' in probe) return probe.version
-  if (inCI()) t.fail(`${probe.problem}: client tests need ${cli.name} under CI=true`)
+  if ('version' in probe) return probe
+  if (inCI()) t.fail(`${probe.problem}: client tests need it under CI=true`)
   else t.plan(0, `${probe.problem}: skipping; CI=true makes this a failure`)
   return undefined
 }
@@ -88,8 +111,8 @@ export interface RunOptions {
  * Runs the CLI to its end with no standard input, in a process group of its own. The group is killed when the
  * timeout passes, and at the end of the test if anything of it is still alive (a launcher's child included).
  */
-export function runCli (t: Teardown, cli: Cli, args: string[], options: RunOptions): Promise<CliRun> {
-  const [file, argv] = command(cli, args)
+export function runCli (t: Teardown, cli: RunnableCli, args: string[], options: RunOptions): Promise<CliRun> {
+  const [file, argv] = command(cli.file, args)
   const started = performance.now()
   const child = spawn(file, argv, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const killGroup = () => {
