@@ -98,6 +98,11 @@ t.test('§2.7 the envelope: upstream messages pass through unchanged', async t =
   })
 })
 
+t.test('the gateway\'s own 401 names both ways to send a key', async t => {
+  const { invalidClientKey } = await import('../../src/errors.ts')
+  t.match(toAnthropicError(invalidClientKey(), 'r'), { statusCode: 401, body: { error: { type: 'authentication_error', message: /"x-api-key: <key>" or "Authorization: Bearer <key>"/ } } })
+})
+
 t.test('§2.7 context overflow in Claude Code\'s words', async t => {
   const dashscope = '<400> InternalError.Algo.InvalidParameter: Range of input length should be [1, 129024]'
   t.equal(contextOverflowMessage(dashscope, () => 150_000), 'prompt is too long: 150000 tokens > 129024 maximum')

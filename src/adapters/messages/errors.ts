@@ -74,6 +74,8 @@ export function toAnthropicError (error: GatewayError, requestId: string, estima
   const statusCode = anthropicStatus(error)
   let message = error.message
   if (error.errorType === 'upstream_context_length') message = contextOverflowMessage(error.upstream?.message ?? error.message, estimate)
+  // The gateway's own key check: Anthropic clients send the key as x-api-key as often as a Bearer token.
+  if (error.errorType === 'client_auth') message = 'Missing or invalid API key for this gateway. Send one of the keys in GATEWAY_API_KEYS as "x-api-key: <key>" or "Authorization: Bearer <key>".'
   return { statusCode, body: { type: 'error', error: { type: errorTypeFor(statusCode), message }, request_id: requestId } }
 }
 
