@@ -33,15 +33,19 @@ interface Case {
   tool: 'Read' | 'Bash'
   auth: Record<string, string>
   input: (file: string) => Record<string, string>
+  /** Reasoning the model streams before its tool call: a thinking block, which Claude Code sends back next turn. */
+  reasoning?: string
 }
 
 const CASES: Case[] = [
   { tool: 'Read', auth: { ANTHROPIC_API_KEY: KEY }, input: file => ({ file_path: file }) },
-  { tool: 'Bash', auth: { ANTHROPIC_AUTH_TOKEN: KEY }, input: file => ({ command: `cat ${file}`, description: 'Show the note' }) }
+  { tool: 'Bash', auth: { ANTHROPIC_AUTH_TOKEN: KEY }, input: file => ({ command: `cat ${file}`, description: 'Show the note' }) },
+  { tool: 'Read', auth: { ANTHROPIC_API_KEY: KEY }, input: file => ({ file_path: file }), reasoning: 'I should read note.txt.' }
 ]
 
-for (const { tool, auth, input } of CASES) {
-  t.test(`claude -p with ${Object.keys(auth)[0]}: the model calls ${tool} on a file, then answers with its content`, async t => {
+for (const { tool, auth, input, reasoning } of CASES) {
+  const thinking = reasoning === undefined ? '' : ', thinking first'
+  t.test(`claude -p with ${Object.keys(auth)[0]}: the model calls ${tool} on a file${thinking}, then answers with its content`, async t => {
     const claude = requireCli(t, CLAUDE)
     if (claude === undefined) return
     t.comment(`${claude.version} (${claude.file})`)
@@ -55,20 +59,31 @@ for (const { tool, auth, input } of CASES) {
     await writeFile(file, `${secret}\n`)
 
     const answer = `The file says: ${secret}`
-    stack.sim.setOverride(toolRoundTrip({
+    const model = toolRoundTrip({
       name: tool,
       arguments: JSON.stringify(input(file)),
       answer: result => result.includes(secret) ? answer : `The tool did not show the file: ${result.slice(0, 300)}`,
       otherwise: 'No tools were offered.'
-    }))
+    })
+    stack.sim.setOverride((request, index) => {
+      const scenario = model(request, index)
+      return scenario?.toolCalls && reasoning !== undefined ? { ...scenario, reasoning } : scenario
+    })
 
     const run = await runCli(t, claude, [
-      '-p', '--output-format', 'json', '--allowedTools', 'Read,Bash',
+      '-p', '--output-format', 'stream-json', '--verbose', '--allowedTools', 'Read,Bash',
       '--', 'Show me what note.txt says.'
     ], { cwd: work, env: claudeEnv(stack.origin, home, auth), timeoutMs: 90_000 })
     t.equal(run.code, 0, 'claude -p succeeded', { output: describeRun(run) })
 
-    const result = jsonLines(run.stdout).find(line => line.type === 'result')
+    // stream-json: one line per closed content block (as Claude Code keeps them), then the result.
+    const lines = jsonLines(run.stdout)
+    const blocks = lines.filter(line => line.type === 'assistant').flatMap(line => line.message?.content ?? [])
+    t.same(blocks.map(block => block.type), reasoning === undefined ? ['tool_use', 'text'] : ['thinking', 'tool_use', 'text'])
+    t.match(blocks.find(block => block.type === 'tool_use'), { name: tool, input: input(file) })
+    // Claude Code sends the thinking block back with the gateway's signature on the next turn; that turn must pass.
+    if (reasoning !== undefined) t.match(blocks[0], { type: 'thinking', thinking: reasoning, signature: /\S/ }, 'Claude Code got the thinking block')
+    const result = lines.find(line => line.type === 'result')
     t.ok(result, 'a result line', { output: describeRun(run) })
     t.match(result, { subtype: 'success', is_error: false, result: answer, num_turns: 2 })
     t.same(result?.permission_denials, [], 'the tool was allowed')
