@@ -1,5 +1,9 @@
 import t from 'tap'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { postJson, readEvents, startStack } from '../helper.ts'
+import { startSimulator } from '../simulator/index.ts'
 import { grammarProblems } from '../unit/responses-grammar.ts'
 
 // Tools and reasoning across turns, as Codex uses them: namespaced tools round-trip with `namespace`, custom
@@ -83,4 +87,32 @@ t.test('a JSON answer with parallel tool calls completes, the namespace restored
   t.match(body.output, [{ type: 'function_call', name: 'shell', status: 'completed' }, { type: 'function_call', name: 'spawn_agent', namespace: 'multi_agent_v1' }])
   t.notOk('namespace' in body.output[0])
   t.equal(sim.requests.length, 1)
+})
+
+t.test('replayed reasoning reaches models that think, not those that do not (Qwen-Coder)', async t => {
+  const { baseURL, sim } = await startStack(t)
+  const input = [{ role: 'user', content: 'q' }, { type: 'reasoning', summary: [{ type: 'summary_text', text: 'earlier thought' }] }, { role: 'assistant', content: 'a' }, { role: 'user', content: 'q2' }]
+  await turn(baseURL, { model: 'qwen-plus', input })
+  t.equal(lastChat(sim.requests).messages[1].reasoning_content, 'earlier thought')
+  await turn(baseURL, { model: 'qwen3-coder-plus', input })
+  t.same(lastChat(sim.requests).messages[1], { role: 'assistant', content: 'a' })
+})
+
+t.test('an upstream without native tools: calls the model writes as XML become function_call items', async t => {
+  const sim = await startSimulator({ models: ['qwen-local'] })
+  t.after(() => sim.close())
+  const file = join(mkdtempSync(join(tmpdir(), 'qwen-gateway-responses-xml-')), 'gateway.yaml')
+  writeFileSync(file, `upstreams:\n  - name: local\n    base_url: ${sim.url}\n    native_tools: false\n`)
+  const { baseURL } = await startStack(t, { env: { GATEWAY_CONFIG: file } })
+  const modelText = 'Reading.\n<tool_call>\n{"name": "shell", "arguments": {"command": ["cat", "a.txt"]}}\n</tool_call>'
+  const { events, final } = await turn(baseURL, { model: 'qwen-local', input: 'read a.txt', sim: { reply: modelText, chunkSize: 5 } })
+  t.same(grammarProblems(events), [])
+  const upstream = sim.requests.at(-1)!.body
+  t.notOk('tools' in upstream, 'the tools went into the system prompt')
+  t.match(final.response.output, [
+    { type: 'message', content: [{ text: 'Reading.' }] },
+    { type: 'function_call', name: 'shell', arguments: '{"command":["cat","a.txt"]}', call_id: /^call_/ }
+  ])
+  const json = await (await postJson(`${baseURL}/responses`, { model: 'qwen-local', input: 'read a.txt', tools: CODEX_TOOLS, sim: { reply: modelText } })).json() as any
+  t.match(json.output, [{ type: 'message' }, { type: 'function_call', name: 'shell' }])
 })
