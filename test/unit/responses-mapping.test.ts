@@ -156,3 +156,9 @@ t.test('§1.1 input_items pages: desc by default, limit, after, has_more, first_
   t.same(pageOfItems([], {}), { object: 'list', data: [], first_id: null, last_id: null, has_more: false })
   t.throws(() => pageOfItems(items, { after: 'nope' }), { message: /\S/, statusCode: 400, param: 'after' })
 })
+
+t.test('§1.4 whitespace text before tool calls is no message item; whitespace alone is', async t => {
+  const calls = [{ id: 'call_1', type: 'function', function: { name: 'ls', arguments: '{}' } }]
+  t.same(responseFromCompletion(setup(), { choices: [{ index: 0, finish_reason: 'tool_calls', message: { content: '\n\n', tool_calls: calls } }] }).output.map(item => item.type), ['function_call'])
+  t.same(responseFromCompletion(setup(), { choices: [{ index: 0, finish_reason: 'stop', message: { content: ' ' } }] }).output.map(item => item.type), ['message'])
+})

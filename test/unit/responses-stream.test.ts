@@ -188,3 +188,19 @@ t.test('text still open when the stream fails is in the output as incomplete, wi
   t.notOk(types(text).includes('response.output_item.done'))
   t.match(events(text).at(-1).response.output, [{ type: 'message', id: 'msg_core1_0', status: 'incomplete', content: [{ type: 'output_text', text: 'half a sent', annotations: [] }] }])
 })
+
+t.test('whitespace before a tool call opens no message; an answer of whitespace alone is still sent', async t => {
+  const { w } = writer({ tools: [{ type: 'function', name: 'ls' }] })
+  const text = w.chunk(delta({ content: '\n\n' })) + w.chunk(delta({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'ls', arguments: '{}' } }] }, 'tool_calls')) + w.end()
+  t.same(grammarProblems(framesOf(text)), [])
+  t.same(events(text).at(-1).response.output.map((item: any) => item.type), ['function_call'])
+
+  const leading = writer()
+  const kept = leading.w.chunk(delta({ content: '\n' })) + leading.w.chunk(delta({ content: 'Hi' }, 'stop')) + leading.w.end()
+  t.equal(events(kept).at(-1).response.output[0].content[0].text, '\nHi', 'held whitespace goes out with the text that follows')
+
+  const blank = writer()
+  const only = blank.w.chunk(delta({ content: ' ' }, 'stop')) + blank.w.end()
+  t.same(grammarProblems(framesOf(only)), [])
+  t.equal(events(only).at(-1).response.output[0].content[0].text, ' ')
+})

@@ -121,9 +121,11 @@ export function responseFromCompletion (setup: ResponseSetup, completion: ChatCo
   const reasoning = typeof message.reasoning_content === 'string' ? message.reasoning_content : ''
   if (reasoning !== '') output.push(reasoningItem(setup, outputItemId('reasoning', setup.core, output.length), reasoning))
   const text = typeof message.content === 'string' ? message.content : ''
+  const calls = Array.isArray(message.tool_calls) ? message.tool_calls : []
   const state = finishState(choice?.finish_reason)
-  if (text !== '') output.push(messageItem(outputItemId('message', setup.core, output.length), text, state.status === 'completed' ? 'completed' : 'incomplete'))
-  for (const call of Array.isArray(message.tool_calls) ? message.tool_calls : []) {
+  // Whitespace alone is no message (Qwen writes "\n\n" before tool calls), unless it is the whole answer.
+  if (text.trim() !== '' || (text !== '' && calls.length === 0)) output.push(messageItem(outputItemId('message', setup.core, output.length), text, state.status === 'completed' ? 'completed' : 'incomplete'))
+  for (const call of calls) {
     const id = typeof call?.id === 'string' && call.id !== '' ? call.id : newToolCallId()
     output.push(callItem(setup, output.length, String(call?.function?.name ?? ''), id, String(call?.function?.arguments ?? '')))
   }

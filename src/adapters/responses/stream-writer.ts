@@ -60,6 +60,8 @@ export class ResponsesEventWriter implements EventWriter {
   #open: TextItem | null = null
   /** Tool calls by their chat index; they stay open until the answer ends or text or reasoning follows them. */
   readonly #calls = new Map<number, CallState>()
+  /** Whitespace that would open a message: held until real text follows (Qwen writes "\n\n" before tool calls). */
+  #heldWhitespace = ''
   #finishReason: string | null = null
   #usage: ResponseUsage | null = null
 
@@ -89,7 +91,10 @@ export class ResponsesEventWriter implements EventWriter {
   end (): string {
     const state = finishState(this.#finishReason)
     const itemStatus = state.status === 'completed' ? 'completed' : 'incomplete'
-    let out = this.#start() + this.#closeText(itemStatus) + this.#closeCalls(itemStatus)
+    let out = this.#start()
+    // An answer of whitespace alone is still the answer; before tool calls it was no message.
+    if (this.#heldWhitespace !== '' && this.#calls.size === 0) out += this.#closeText('completed') + this.#openText('message') + this.#text('message', this.#heldWhitespace)
+    out += this.#closeText(itemStatus) + this.#closeCalls(itemStatus)
     const response: ResponseObject = { ...baseResponse(this.#setup), ...state, output: this.#output, usage: this.#usage ?? ZERO_USAGE }
     out += this.#event(state.status === 'completed' ? 'response.completed' : 'response.incomplete', { response })
     this.#onFinal(response)
@@ -128,9 +133,20 @@ export class ResponsesEventWriter implements EventWriter {
   }
 
   /** Reasoning or message text: continues the open item of that kind, else closes what is open and starts one. */
-  #text (kind: TextItem['kind'], delta: string): string {
+  #text (kind: TextItem['kind'], text: string): string {
+    let delta = text
     let out = ''
-    if (this.#open?.kind !== kind) out += this.#closeText('completed') + this.#closeCalls('completed') + this.#openText(kind)
+    if (this.#open?.kind !== kind) {
+      if (kind === 'message') {
+        if (delta.trim() === '') {
+          this.#heldWhitespace += delta
+          return ''
+        }
+        delta = this.#heldWhitespace + delta
+      }
+      this.#heldWhitespace = ''
+      out += this.#closeText('completed') + this.#closeCalls('completed') + this.#openText(kind)
+    }
     const item = this.#open!
     item.text += delta
     const at = { item_id: item.id, output_index: item.index }
@@ -194,6 +210,7 @@ export class ResponsesEventWriter implements EventWriter {
       if (known.done || known.custom || fragment === '') return ''
       return this.#event('response.function_call_arguments.delta', { item_id: known.id, output_index: known.index, delta: fragment })
     }
+    this.#heldWhitespace = ''
     let out = this.#closeText('completed')
     const index = this.#output.length
     const chatName = delta.function?.name ?? ''
