@@ -137,7 +137,7 @@ t.test('a tool round trip: the ids of tool_use come back in tool_result and reac
   t.equal((await second.json() as any).content[0].text, reply('and now?'))
 })
 
-t.test('role "system" inside messages is accepted, string and blocks, and kept in place', async t => {
+t.test('role "system" inside messages is accepted, string and blocks, and kept in place as a reminder', async t => {
   const stack = await startStack(t)
   const res = await post(stack, {
     model: 'claude-opus-5-5',
@@ -151,7 +151,13 @@ t.test('role "system" inside messages is accepted, string and blocks, and kept i
     ]
   })
   t.equal(res.status, 200)
-  t.same(lastChat(stack).messages.map((message: any) => message.role), ['user', 'system', 'assistant', 'system', 'user'])
+  t.same(lastChat(stack).messages.map((message: any) => [message.role, message.content]), [
+    ['user', 'one'],
+    ['user', '<system-reminder>context</system-reminder>'],
+    ['assistant', 'two'],
+    ['user', '<system-reminder>\nmore\n</system-reminder>'],
+    ['user', 'three']
+  ], 'Qwen\'s templates take a system message first only: later ones become reminders in place')
 })
 
 t.test('ping heartbeats while the upstream is silent: message_start first, then pings, then the answer', async t => {

@@ -30,19 +30,31 @@ t.test('§2.2 system blocks → joined text; a cache_control marker keeps the pa
   t.same(chatMessages({ system: '', messages: [] }), [], 'an empty system prompt is left out')
 })
 
-t.test('§2.2 role system inside messages stays in place (string and block content)', async t => {
+t.test('§2.2 / §2.3 role system inside messages stays in place: first as system, later as a <system-reminder> user turn', async t => {
   const messages = chatMessages({
+    system: 'top',
     messages: [
       { role: 'user', content: 'one' },
       { role: 'system', content: 'harness context' },
       { role: 'assistant', content: 'two' },
-      { role: 'system', content: [{ type: 'text', text: 'more context' }] },
-      { role: 'user', content: 'three' }
+      { role: 'system', content: [{ type: 'text', text: 'more context', cache_control: { type: 'ephemeral' } }] },
+      { role: 'user', content: 'three' },
+      { role: 'system', content: '<system-reminder>already wrapped</system-reminder>' }
     ]
   })
-  t.same(messages.map(message => [message.role, message.content]), [
-    ['user', 'one'], ['system', 'harness context'], ['assistant', 'two'], ['system', 'more context'], ['user', 'three']
+  t.same(messages, [
+    { role: 'system', content: 'top' },
+    { role: 'user', content: 'one' },
+    { role: 'user', content: '<system-reminder>\nharness context\n</system-reminder>' },
+    { role: 'assistant', content: 'two' },
+    { role: 'user', content: [{ type: 'text', text: '<system-reminder>' }, { type: 'text', text: 'more context', cache_control: { type: 'ephemeral' } }, { type: 'text', text: '</system-reminder>' }] },
+    { role: 'user', content: 'three' },
+    { role: 'user', content: '<system-reminder>already wrapped</system-reminder>' }
   ])
+  t.same(chatMessages({ messages: [{ role: 'system', content: 'first of all' }, { role: 'user', content: 'hi' }] }), [
+    { role: 'system', content: 'first of all' },
+    { role: 'user', content: 'hi' }
+  ], 'a system message that comes first stays a system message')
 })
 
 t.test('§2.2 stop_sequences → stop; temperature, top_p, top_k pass', async t => {

@@ -163,3 +163,17 @@ export function systemMessage (content: Content): ChatMessage | null {
   const parts = content.filter(isRecord).map(userPart).filter(part => part !== null)
   return parts.length === 0 ? null : { role: 'system', content: partsToContent(parts) }
 }
+
+const REMINDER = /^\s*<system-reminder>[\s\S]*<\/system-reminder>\s*$/
+
+/**
+ * A system message after the first, as a user turn wrapped in <system-reminder> (unless it already is): Qwen's chat
+ * templates refuse a system message anywhere but first ("System message must be at the beginning", from vLLM; and
+ * DashScope's own Anthropic endpoint refuses them, QwenLM/Qwen#2244), yet Claude Code (2.1.154 on) sends one on every
+ * request. Anthropic only allows one before an assistant turn or last, so a user turn there breaks no tool sequence.
+ */
+export function asReminder (system: ChatMessage): ChatMessage {
+  const content = system.content
+  if (typeof content === 'string') return { role: 'user', content: REMINDER.test(content) ? content : `<system-reminder>\n${content}\n</system-reminder>` }
+  return { role: 'user', content: [{ type: 'text', text: '<system-reminder>' }, ...content, { type: 'text', text: '</system-reminder>' }] }
+}

@@ -1,4 +1,4 @@
-import { assistantMessage, systemMessage, userMessages, type ChatMessage, type Content } from './content.ts'
+import { asReminder, assistantMessage, systemMessage, userMessages, type ChatMessage, type Content } from './content.ts'
 
 // An Anthropic Messages request → the chat request the pipeline sends (wire-apis §2.2). Pure and deterministic:
 // the same request always becomes the same bytes, so upstream prefix caches keep hitting across turns.
@@ -30,7 +30,10 @@ interface ChatTool {
 // Anthropic's effort levels in chat's reasoning_effort terms (src/adapters/chat-request.ts maps those to DashScope).
 const EFFORT: Record<string, string> = { low: 'low', medium: 'medium', high: 'high', xhigh: 'high', max: 'high' }
 
-/** The conversation: the system prompt first, then each turn; system messages inside `messages` stay where they are. */
+/**
+ * The conversation: the system prompt first, then each turn. System messages inside `messages` stay where they are,
+ * as system messages when first and as <system-reminder> user turns after that (see asReminder).
+ */
 export function chatMessages (body: Pick<MessagesRequest, 'system' | 'messages'>): ChatMessage[] {
   const out: ChatMessage[] = []
   if (body.system !== undefined && body.system !== null) {
@@ -44,7 +47,7 @@ export function chatMessages (body: Pick<MessagesRequest, 'system' | 'messages'>
       if (assistant) out.push(assistant)
     } else if (message.role === 'system') {
       const system = systemMessage(message.content)
-      if (system) out.push(system)
+      if (system) out.push(out.length === 0 ? system : asReminder(system))
     }
   }
   return out
