@@ -12,6 +12,9 @@ import { chatRequests, clientTestEnv, offeredTools, toolResults, toolRoundTrip }
 // ANTHROPIC_MODEL it asks for claude-opus-5-5, which the default claude-* alias sends to qwen3-coder-plus.
 // It calls /v1/messages?beta=true, with x-api-key for ANTHROPIC_API_KEY and Bearer for ANTHROPIC_AUTH_TOKEN.
 
+// Each CLI run takes about a second here, and is killed after 60 s; the file's three runs get more than .taprc's 60 s.
+t.setTimeout(200_000)
+
 const UPSTREAM_MODEL = 'qwen3-coder-plus'
 const KEY = 'claude-code-client-key'
 
@@ -73,7 +76,7 @@ for (const { tool, auth, input, reasoning } of CASES) {
     const run = await runCli(t, claude, [
       '-p', '--output-format', 'stream-json', '--verbose', '--allowedTools', 'Read,Bash',
       '--', 'Show me what note.txt says.'
-    ], { cwd: work, env: claudeEnv(stack.origin, home, auth), timeoutMs: 90_000 })
+    ], { cwd: work, env: claudeEnv(stack.origin, home, auth), timeoutMs: 60_000 })
     t.equal(run.code, 0, 'claude -p succeeded', { output: describeRun(run) })
 
     // stream-json: one line per closed content block (as Claude Code keeps them), then the result.

@@ -16,12 +16,15 @@ import { chatRequests, clientTestEnv, offeredTools, toolResults, toolRoundTrip }
 // and the hosted `web_search`. It sends store:false, the whole history every turn, reasoning.summary "auto" and
 // include ["reasoning.encrypted_content"].
 
+// Each CLI run takes about a second here, and is killed after 60 s; the file's two runs get more than .taprc's 60 s.
+t.setTimeout(150_000)
+
 const MODEL = 'qwen3-coder-plus'
 const KEY = 'codex-client-key'
 const KEY_ENV = 'QWEN_GATEWAY_API_KEY'
 
 /** The config.toml for a gateway at baseURL (README material: the same file, with the real URL). */
-const codexConfig = (baseURL: string) => `model = "${MODEL}"
+const codexConfig = (baseURL: string, model = MODEL) => `model = "${model}"
 model_provider = "qwen-gateway"
 # Codex knows no metadata for Qwen models: it warns and falls back; the window size is ours to give.
 model_context_window = 131072
@@ -49,6 +52,8 @@ stream_idle_timeout_ms = 30000
 `
 
 interface Turn {
+  /** The model Codex asks for; qwen3-coder-plus by default. */
+  model?: string
   /** Reasoning the model streams before its tool call: Codex shows it, and replays it with encrypted_content. */
   reasoning?: string
 }
@@ -63,7 +68,7 @@ async function codexToolTurn (t: Tap, turn: Turn) {
   const codexHome = join(dir, 'codex-home')
   const work = join(dir, 'work')
   await Promise.all([home, codexHome, work].map(folder => mkdir(folder, { recursive: true })))
-  await writeFile(join(codexHome, 'config.toml'), codexConfig(stack.baseURL))
+  await writeFile(join(codexHome, 'config.toml'), codexConfig(stack.baseURL, turn.model))
   const secret = `codex-secret-${randomBytes(6).toString('hex')}`
   const file = join(work, 'note.txt')
   await writeFile(file, `${secret}\n`)
@@ -108,7 +113,7 @@ async function codexToolTurn (t: Tap, turn: Turn) {
   if (upstream.length < 1) return
   const tools = offeredTools(upstream[0])
   t.ok(tools.includes('exec_command'), 'exec_command offered upstream', { tools })
-  t.equal(upstream[0].body.model, MODEL)
+  t.equal(upstream[0].body.model, turn.model ?? MODEL)
   t.equal(upstream[0].body.stream, true)
   if (upstream.length < 2) return
   const results = toolResults(upstream[1])
@@ -123,7 +128,8 @@ t.test('codex exec: the model runs exec_command on a file, then answers with its
 
 t.test('codex exec: reasoning before the tool call is shown, and its replay (encrypted_content) is accepted', async t => {
   const thought = 'I should read note.txt with cat.'
-  const outcome = await codexToolTurn(t, { reasoning: thought })
+  // A model that thinks: the gateway gives earlier turns' reasoning back only to those (not to Qwen-Coder).
+  const outcome = await codexToolTurn(t, { model: 'qwen3-max', reasoning: thought })
   if (outcome === undefined) return
   const reasoning = outcome.events.filter(event => event.type === 'item.completed' && event.item.type === 'reasoning')
   t.match(reasoning, [{ item: { text: new RegExp(thought.replace('.', '\\.')) } }], 'Codex showed the reasoning', { events: outcome.events })
