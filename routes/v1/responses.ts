@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { translatedPayloads } from '../../src/adapters/chat-request.ts'
 import { chatCost, estimatePromptTokens } from '../../src/adapters/request-cost.ts'
 import { requestError } from '../../src/adapters/responses/failure.ts'
@@ -17,7 +18,7 @@ import {
 } from '../../src/schemas/responses.ts'
 import { sessionId } from '../../src/sessions.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
-import { storedConversation } from '../../src/state/response-store.ts'
+import { readableBy, storedConversation } from '../../src/state/response-store.ts'
 
 const notFound = (id: string, param: string | null = null) => new GatewayError({
   statusCode: 404,
@@ -37,6 +38,9 @@ const storeUnavailable = (cause: unknown) => new GatewayError({
   errorType: 'gateway_internal',
   cause
 })
+
+/** Stored responses belong to the client key that created them: another client cannot read or continue them. */
+const ownerOf = (request: FastifyRequest) => request.client?.name ?? null
 
 const notSupported = (why: string) => invalidRequest(why, null, 'unsupported_endpoint')
 
@@ -68,16 +72,16 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
   }
 
   /** The earlier turns (previous_response_id's chain) and this request's items, references inlined, ids minted. */
-  async function conversation (body: ResponsesBody, core: string): Promise<{ previous: Item[], input: Item[] }> {
+  async function conversation (body: ResponsesBody, core: string, owner: string | null): Promise<{ previous: Item[], input: Item[] }> {
     let previous: Item[] = []
     if (typeof body.previous_response_id === 'string') {
-      const chain = await fromStore(() => storedConversation(responseStore, body.previous_response_id))
+      const chain = await fromStore(() => storedConversation(responseStore, body.previous_response_id, owner))
       if (chain.missing !== null) throw notFound(chain.missing, 'previous_response_id')
       previous = chain.items
     }
     let input = requestItems(body.input)
     const references = referencedIds(input)
-    if (references.length > 0) input = inlineReferences(input, await fromStore(() => responseStore.items(references)))
+    if (references.length > 0) input = inlineReferences(input, await fromStore(() => responseStore.items(references, owner)))
     return { previous, input: identify(input, core) }
   }
 
@@ -89,7 +93,8 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     const refused = refuseUnsupported(body)
     if (refused) throw refused
     const core = newResponseCore()
-    const { previous, input } = await conversation(body, core)
+    const owner = ownerOf(request)
+    const { previous, input } = await conversation(body, core, owner)
     const { chat, names, usesTools } = chatRequest(body, [...previous, ...input], sealer)
     const setup = responseSetup(body, names, sealer, core)
     const headers = request.headers
@@ -106,7 +111,7 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     // store:false keeps nothing; otherwise a failed write costs the next turn, never this answer.
     const save = body.store === false
       ? undefined
-      : (response: ResponseObject) => responseStore.put({ response, input }).catch(error => request.log.warn({ err: error }, 'response not stored'))
+      : (response: ResponseObject) => responseStore.put({ response, input, owner }).catch(error => request.log.warn({ err: error }, 'response not stored'))
 
     if (body.stream !== true) {
       const completion = await pipeline.complete(call).catch(error => { throw requestError(error) })
@@ -123,7 +128,7 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     const body = { model: '', ...request.body } as ResponsesBody
     const refused = refuseUnsupported(body)
     if (refused) throw refused
-    const { previous, input } = await conversation(body, newResponseCore())
+    const { previous, input } = await conversation(body, newResponseCore(), ownerOf(request))
     const { chat } = chatRequest(body, [...previous, ...input], sealer)
     // An estimate (as for client budgets): the upstream has no tokenizer endpoint to ask.
     const counted = JSON.stringify({ messages: chat.messages, tools: chat.tools })
@@ -132,14 +137,14 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.get('/responses/:id', { schema: { params: ResponseIdParams, querystring: RetrieveQuery } }, async function retrieveResponse (request) {
     if (request.query.stream === 'true') throw unsupportedParameter('stream', 'a stored response is returned as JSON; it cannot be replayed as a stream')
-    const record = await fromStore(() => responseStore.get(request.params.id))
+    const record = readableBy(await fromStore(() => responseStore.get(request.params.id)), ownerOf(request))
     if (!record) throw notFound(request.params.id)
     return record.response
   })
 
   fastify.delete('/responses/:id', { schema: { params: ResponseIdParams } }, async function deleteResponse (request) {
     const { id } = request.params
-    if (!await fromStore(() => responseStore.delete(id))) throw notFound(id)
+    if (!readableBy(await fromStore(() => responseStore.get(id)), ownerOf(request)) || !await fromStore(() => responseStore.delete(id))) throw notFound(id)
     return { id, object: 'response', deleted: true }
   })
 
@@ -147,7 +152,7 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     const { after, order } = request.query
     const limit = request.query.limit === undefined ? 20 : Number(request.query.limit)
     if (!(limit >= 1 && limit <= 100)) throw invalidRequest('limit must be an integer from 1 to 100.', 'limit')
-    const record = await fromStore(() => responseStore.get(request.params.id))
+    const record = readableBy(await fromStore(() => responseStore.get(request.params.id)), ownerOf(request))
     if (!record) throw notFound(request.params.id)
     return pageOfItems(record.input, { after, limit, order })
   })

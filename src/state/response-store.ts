@@ -9,6 +9,8 @@ export interface StoredResponse {
   response: ResponseObject
   /** The request's input items, references resolved, each with an id. */
   input: Item[]
+  /** The client key's name that created it (null without client keys): only that client may read it. */
+  owner?: string | null
 }
 
 export interface ResponseStore {
@@ -17,8 +19,8 @@ export interface ResponseStore {
   get (id: string): Promise<StoredResponse | null>
   /** Removes a response and the items it owns; false when it was not stored. */
   delete (id: string): Promise<boolean>
-  /** Stored items by id (for item_reference); ids not found are absent. */
-  items (ids: string[]): Promise<Map<string, Item>>
+  /** Stored items by id (for item_reference) that `owner` may read; ids not found are absent. */
+  items (ids: string[], owner: string | null): Promise<Map<string, Item>>
 }
 
 /** The items a response owns (resolvable by id): its output, and the input items whose ids it minted. */
@@ -94,13 +96,14 @@ export function memoryResponseStore (options: MemoryStoreOptions): ResponseStore
     async delete (id) {
       return live(id) !== null && remove(id)
     },
-    async items (ids) {
+    async items (ids, owner) {
       const found = new Map<string, Item>()
       for (const itemId of ids) {
-        const owner = itemOwners.get(itemId)
-        const entry = owner === undefined ? null : live(owner)
+        const responseId = itemOwners.get(itemId)
+        const entry = responseId === undefined ? null : live(responseId)
         if (!entry) continue
         const record = JSON.parse(entry.json) as StoredResponse
+        if ((record.owner ?? null) !== owner) continue
         const item = ownedItems(record).find(candidate => candidate.id === itemId)
         if (item) found.set(itemId, item)
       }
@@ -118,7 +121,8 @@ export function redisResponseStore (redis: Redis, ttlMs: number): ResponseStore 
     kind: 'redis',
     async put (record) {
       const multi = redis.multi().set(RESPONSE_PREFIX + record.response.id, JSON.stringify(record), 'PX', ttlMs)
-      for (const item of ownedItems(record)) multi.set(ITEM_PREFIX + item.id!, JSON.stringify(item), 'PX', ttlMs)
+      const owner = record.owner ?? null
+      for (const item of ownedItems(record)) multi.set(ITEM_PREFIX + item.id!, JSON.stringify({ owner, item }), 'PX', ttlMs)
       const results = await multi.exec()
       const failed = results?.find(([error]) => error)
       if (failed) throw failed[0]
@@ -134,22 +138,30 @@ export function redisResponseStore (redis: Redis, ttlMs: number): ResponseStore 
       await redis.del(RESPONSE_PREFIX + id, ...ownedItems(record).map(item => ITEM_PREFIX + item.id!))
       return true
     },
-    async items (ids) {
+    async items (ids, owner) {
       const found = new Map<string, Item>()
       if (ids.length === 0) return found
       const values = await redis.mget(ids.map(id => ITEM_PREFIX + id))
-      values.forEach((json, i) => { if (json !== null) found.set(ids[i], JSON.parse(json) as Item) })
+      values.forEach((json, i) => {
+        if (json === null) return
+        const stored = JSON.parse(json) as { owner: string | null, item: Item }
+        if (stored.owner === owner) found.set(ids[i], stored.item)
+      })
       return found
     }
   }
 }
 
+/** The record if `owner` may read it: another client's response is as good as unknown. */
+export const readableBy = (record: StoredResponse | null, owner: string | null) =>
+  record !== null && (record.owner ?? null) === owner ? record : null
+
 /** A conversation's earlier items: each stored response of the chain, oldest first, its input then its output. */
-export async function storedConversation (store: ResponseStore, id: string, maxDepth = 10_000): Promise<{ items: Item[], missing: string | null }> {
+export async function storedConversation (store: ResponseStore, id: string, owner: string | null, maxDepth = 10_000): Promise<{ items: Item[], missing: string | null }> {
   const chain: StoredResponse[] = []
   let next: string | null = id
   while (next !== null && chain.length < maxDepth) {
-    const record = await store.get(next)
+    const record = readableBy(await store.get(next), owner)
     if (!record) return { items: [], missing: next }
     chain.unshift(record)
     const previous = record.response.previous_response_id

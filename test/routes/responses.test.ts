@@ -224,3 +224,17 @@ t.test('openai-node: create, retrieve, input_items.list and delete against the g
   await client.responses.delete(response.id)
   await t.rejects(client.responses.retrieve(response.id), { message: /404/, status: 404 })
 })
+
+t.test('with client keys, a stored response is visible only to the client that created it', async t => {
+  const { baseURL } = await startStack(t, { env: { GATEWAY_API_KEYS: 'alice-key-123,bob-key-4567' } })
+  const as = (key: string) => ({ authorization: `Bearer ${key}` })
+  const created = await (await postJson(`${baseURL}/responses`, { model: 'qwen-plus', input: 'mine' }, as('alice-key-123'))).json() as any
+  t.equal((await fetch(`${baseURL}/responses/${created.id}`, { headers: as('alice-key-123') })).status, 200)
+  t.equal((await fetch(`${baseURL}/responses/${created.id}`, { headers: as('bob-key-4567') })).status, 404)
+  t.equal((await fetch(`${baseURL}/responses/${created.id}/input_items`, { headers: as('bob-key-4567') })).status, 404)
+  t.equal((await postJson(`${baseURL}/responses`, { model: 'qwen-plus', input: 'x', previous_response_id: created.id }, as('bob-key-4567'))).status, 404)
+  t.equal((await postJson(`${baseURL}/responses`, { model: 'qwen-plus', input: [{ type: 'item_reference', id: created.output[0].id }] }, as('bob-key-4567'))).status, 400)
+  t.equal((await fetch(`${baseURL}/responses/${created.id}`, { method: 'DELETE', headers: as('bob-key-4567') })).status, 404)
+  t.equal((await fetch(`${baseURL}/responses/${created.id}`, { headers: as('alice-key-123') })).status, 200, 'still there for its owner')
+  t.equal((await fetch(`${baseURL}/responses/${created.id}`)).status, 401)
+})

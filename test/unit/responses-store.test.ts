@@ -1,5 +1,5 @@
 import t from 'tap'
-import { memoryResponseStore, ownedItems, storedConversation, type StoredResponse } from '../../src/state/response-store.ts'
+import { memoryResponseStore, ownedItems, readableBy, storedConversation, type StoredResponse } from '../../src/state/response-store.ts'
 
 // The memory response store: TTL, a byte bound with least-recently-used eviction, items resolvable by id while their
 // response is stored, and the chain walked for previous_response_id.
@@ -28,13 +28,13 @@ t.test('put, get, delete; items owned by a response resolve by id, and go with i
   await store.put(record('resp_a'))
   t.equal((await store.get('resp_a'))?.response.id, 'resp_a')
   t.equal(await store.get('resp_zz'), null)
-  const items = await store.items(['msg_a_0', 'msg_a_in0', 'msg_clients_own', 'msg_unknown'])
+  const items = await store.items(['msg_a_0', 'msg_a_in0', 'msg_clients_own', 'msg_unknown'], null)
   t.same([...items.keys()].sort(), ['msg_a_0', 'msg_a_in0'], 'its output and the input ids it minted; not ids the client chose')
   t.same(ownedItems(record('resp_a')).map(item => item.id), ['msg_a_in0', 'msg_a_0'])
   t.equal(await store.delete('resp_a'), true)
   t.equal(await store.delete('resp_a'), false)
   t.equal(await store.get('resp_a'), null)
-  t.equal((await store.items(['msg_a_0'])).size, 0)
+  t.equal((await store.items(['msg_a_0'], null)).size, 0)
   t.equal(store.bytes, 0)
 })
 
@@ -57,7 +57,7 @@ t.test('entries expire after the TTL', async t => {
   t.ok(await store.get('resp_a'))
   clock = 1000
   t.equal(await store.get('resp_a'), null)
-  t.equal((await store.items(['msg_a_0'])).size, 0)
+  t.equal((await store.items(['msg_a_0'], null)).size, 0)
   t.equal(store.bytes, 0, 'expired entries free their bytes when met')
 })
 
@@ -80,10 +80,22 @@ t.test('the conversation behind previous_response_id: the chain oldest first, in
   await store.put(record('resp_1'))
   await store.put(record('resp_2', { previous: 'resp_1' }))
   await store.put(record('resp_3', { previous: 'resp_2' }))
-  const { items, missing } = await storedConversation(store, 'resp_3')
+  const { items, missing } = await storedConversation(store, 'resp_3', null)
   t.equal(missing, null)
   t.same(items.map(item => item.id), ['msg_1_in0', 'msg_clients_own', 'msg_1_0', 'msg_2_in0', 'msg_clients_own', 'msg_2_0', 'msg_3_in0', 'msg_clients_own', 'msg_3_0'])
   await store.delete('resp_1')
-  t.same(await storedConversation(store, 'resp_3'), { items: [], missing: 'resp_1' })
-  t.same(await storedConversation(store, 'resp_none'), { items: [], missing: 'resp_none' })
+  t.same(await storedConversation(store, 'resp_3', null), { items: [], missing: 'resp_1' })
+  t.same(await storedConversation(store, 'resp_none', null), { items: [], missing: 'resp_none' })
+})
+
+t.test('a response belongs to the client that stored it: others can neither read it, continue it nor reference its items', async t => {
+  const store = memoryResponseStore({ ttlMs: 60_000, maxBytes: 1 << 20 })
+  await store.put({ ...record('resp_a'), owner: 'team-a' })
+  t.ok(readableBy(await store.get('resp_a'), 'team-a'))
+  t.equal(readableBy(await store.get('resp_a'), 'team-b'), null)
+  t.equal(readableBy(await store.get('resp_a'), null), null)
+  t.equal((await store.items(['msg_a_0'], 'team-a')).size, 1)
+  t.equal((await store.items(['msg_a_0'], 'team-b')).size, 0)
+  t.equal((await storedConversation(store, 'resp_a', 'team-b')).missing, 'resp_a')
+  t.equal((await storedConversation(store, 'resp_a', 'team-a')).missing, null)
 })
