@@ -42,6 +42,12 @@ const storeUnavailable = (cause: unknown) => new GatewayError({
 /** Stored responses belong to the client key that created them: another client cannot read or continue them. */
 const ownerOf = (request: FastifyRequest) => request.client?.name ?? null
 
+/** The conversation, for key affinity: Codex names it in a session_id header and in prompt_cache_key. */
+function sessionFor (request: FastifyRequest, body: ResponsesBody, messages: unknown) {
+  const { headers } = request
+  return sessionId(headers.session_id ?? headers['session-id'] ?? headers['x-session-id'] ?? body.prompt_cache_key, { user: body.user, messages: messages as [] })
+}
+
 const notSupported = (why: string) => invalidRequest(why, null, 'unsupported_endpoint')
 
 /**
@@ -97,9 +103,7 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     const { previous, input } = await conversation(body, core, owner)
     const { chat, names, usesTools } = chatRequest(body, [...previous, ...input], sealer)
     const setup = responseSetup(body, names, sealer, core)
-    const headers = request.headers
-    // Codex names its conversation in a session_id header and in prompt_cache_key.
-    const session = sessionId(headers.session_id ?? headers['session-id'] ?? headers['x-session-id'] ?? body.prompt_cache_key, { user: body.user, messages: chat.messages as [] })
+    const session = sessionFor(request, body, chat.messages)
     sessions.touch(session)
     const call = upstreamCall(request, reply, {
       api: 'responses',

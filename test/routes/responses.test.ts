@@ -238,3 +238,19 @@ t.test('with client keys, a stored response is visible only to the client that c
   t.equal((await fetch(`${baseURL}/responses/${created.id}`, { headers: as('alice-key-123') })).status, 200, 'still there for its owner')
   t.equal((await fetch(`${baseURL}/responses/${created.id}`)).status, 401)
 })
+
+t.test('Codex\'s session_id header (or prompt_cache_key) keeps a conversation on one upstream key', async t => {
+  const keys = ['sk-1', 'sk-2', 'sk-3', 'sk-4']
+  const { baseURL, sim } = await startStack(t, { sim: { apiKeys: keys }, env: { DASHSCOPE_API_KEY: keys.join(',') } })
+  const keyOf = (request: { headers: Record<string, unknown> }) => String(request.headers.authorization)
+  for (const [field, value] of [['header', 'codex-session-1'], ['prompt_cache_key', 'cache-key-1']]) {
+    const before = sim.requests.length
+    for (let turn = 0; turn < 6; turn++) {
+      const body = { model: 'qwen-plus', store: false, input: `turn ${turn} ${Math.random()}`, ...(field === 'prompt_cache_key' ? { prompt_cache_key: value } : {}) }
+      const res = await postJson(`${baseURL}/responses`, body, field === 'header' ? { session_id: value } : {})
+      t.equal(res.status, 200)
+      await res.text()
+    }
+    t.equal(new Set(sim.requests.slice(before).map(keyOf)).size, 1, `${field}: six turns with different first messages, one key`)
+  }
+})
