@@ -206,6 +206,7 @@ t.test('§1.10 namespace tools are flattened to unique names within 64 character
   t.same(names.origin('wait'), { name: 'wait', namespace: undefined, custom: false }, 'a top-level function gets no namespace')
   t.same(names.origin(tools[2].function.name), { name: 'f'.repeat(40), namespace: long, custom: false })
   t.same(names.origin('unknown_tool'), { name: 'unknown_tool', custom: false })
+  t.same(names.origin('spawn_agent'), { name: 'spawn_agent', namespace: 'multi_agent_v1', custom: false }, 'a call without its namespace prefix still finds its one namespaced tool')
 })
 
 t.test('§1.10 tool_choice: strings as they are, named tools as chat function choices, flattened', async t => {

@@ -25,9 +25,15 @@ export class ToolNames {
     return this.#flat.get(key(name, namespace)) ?? (namespace ? flatten(namespace, name) : name)
   }
 
-  /** What a chat tool name the model called stands for; unknown names are plain functions. */
+  /**
+   * What a chat tool name the model called stands for. A model that drops the namespace prefix still means the one
+   * namespaced tool of that name, if there is exactly one; other unknown names are plain functions.
+   */
   origin (chatName: string): ToolOrigin {
-    return this.#origins.get(chatName) ?? { name: chatName, custom: false }
+    const known = this.#origins.get(chatName)
+    if (known) return known
+    const inner = [...this.#origins.values()].filter(origin => origin.namespace !== undefined && origin.name === chatName)
+    return inner.length === 1 ? inner[0] : { name: chatName, custom: false }
   }
 
   isCustom (name: string, namespace?: string): boolean {
