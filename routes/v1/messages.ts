@@ -1,19 +1,16 @@
-import { finished } from 'node:stream/promises'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { translatedPayloads } from '../../src/adapters/chat-request.ts'
 import { estimateInputTokens } from '../../src/adapters/messages/count-tokens.ts'
 import { anthropicStatus, fromOpenAIEnvelope, toAnthropicError } from '../../src/adapters/messages/errors.ts'
 import { claudeSession, showsThinking, toChatRequest, type MessagesRequest } from '../../src/adapters/messages/request.ts'
-import { CompletionCollector } from '../../src/adapters/messages/collector.ts'
 import { toAnthropicMessage } from '../../src/adapters/messages/response.ts'
 import { MessagesEventWriter } from '../../src/adapters/messages/stream-writer.ts'
 import { chatCost } from '../../src/adapters/request-cost.ts'
 import { isAbort } from '../../src/adapters/upstream-failures.ts'
 import { toGatewayError } from '../../src/error-handler.ts'
-import { answerShape } from '../../src/pipeline/answer.ts'
+import { answerShape, gathersThinking } from '../../src/pipeline/answer.ts'
 import { upstreamCall } from '../../src/pipeline/request-call.ts'
-import type { UpstreamCall } from '../../src/pipeline/service.ts'
 import { CountTokensRequestSchema, CountTokensResponseSchema, MessagesRequestSchema } from '../../src/schemas/messages.ts'
 import { sessionId } from '../../src/sessions.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
@@ -63,24 +60,6 @@ const messages: FastifyPluginAsyncTypebox = async function (fastify) {
     return JSON.stringify(body)
   })
 
-  /**
-   * A non-streamed answer. With thinking on it is asked for as a stream and gathered, since DashScope serves Qwen3
-   * thinking as a stream only; Claude Code's non-streamed fallback must still work.
-   */
-  async function completion (call: UpstreamCall, thinking: boolean) {
-    if (!thinking) return pipeline.complete(call)
-    const collector = new CompletionCollector()
-    const relay = await pipeline.stream(call, { writer: collector })
-    // Drained: the collector keeps what the answer says. A client that left makes it an abort, not a failure.
-    await finished(relay.resume()).catch((error: unknown) => {
-      call.signal.throwIfAborted()
-      throw error
-    })
-    call.signal.throwIfAborted()
-    if (collector.error) throw collector.error
-    return collector.completion()
-  }
-
   /** The tokens a request may cost its client: the prompt estimate, and max_tokens as the model can really give it. */
   function cost (request: FastifyRequest) {
     const body = request.body as MessagesRequest
@@ -99,19 +78,17 @@ const messages: FastifyPluginAsyncTypebox = async function (fastify) {
     sessions.touch(session)
     const usesTools = Array.isArray(chat.tools) && chat.tool_choice !== 'none'
     const stream = body.stream === true
-    // Thinking on for a model that has it (translatedPayloads drops it for the others): see completion().
-    const thinking = (chat.enable_thinking === true || typeof chat.reasoning_effort === 'string') &&
-      targetsFor(config.topology, body.model).some(target => modelLimits.thinks(target.model))
+    const gather = gathersThinking(chat, targetsFor(config.topology, body.model), modelLimits)
     const call = upstreamCall(request, reply, {
       api: 'messages',
       model: body.model,
-      payloadFor: translatedPayloads(stream || !thinking ? chat : { ...chat, stream: true }, { limits: modelLimits }),
+      payloadFor: translatedPayloads(gather ? { ...chat, stream: true } : chat, { limits: modelLimits }),
       session,
       answer: answerShape(usesTools)
     })
     const showThinking = showsThinking(body)
     if (!stream) {
-      return toAnthropicMessage(await completion(call, thinking), {
+      return toAnthropicMessage(await (gather ? pipeline.gather(call) : pipeline.complete(call)), {
         model: body.model,
         showThinking,
         onInvalidArguments: (name, args) => request.log.warn({ tool: name, bytes: args.length }, 'tool call arguments are not a JSON object: sent as {}')

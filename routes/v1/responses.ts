@@ -11,7 +11,7 @@ import { responseFromCompletion, responseSetup } from '../../src/adapters/respon
 import { ResponsesEventWriter } from '../../src/adapters/responses/stream-writer.ts'
 import type { Item, ResponseObject } from '../../src/adapters/responses/types.ts'
 import { GatewayError, invalidRequest, unsupportedParameter } from '../../src/errors.ts'
-import { answerShape } from '../../src/pipeline/answer.ts'
+import { answerShape, gathersThinking } from '../../src/pipeline/answer.ts'
 import { upstreamCall } from '../../src/pipeline/request-call.ts'
 import {
   InputItemsQuery, InputTokensRequestSchema, ResponseIdParams, ResponseRequestSchema, RetrieveQuery
@@ -19,6 +19,7 @@ import {
 import { sessionId } from '../../src/sessions.ts'
 import { sendEventStream } from '../../src/sse/reply.ts'
 import { readableBy, storedConversation } from '../../src/state/response-store.ts'
+import { targetsFor } from '../../src/topology.ts'
 
 const notFound = (id: string, param: string | null = null) => new GatewayError({
   statusCode: 404,
@@ -105,10 +106,11 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     const setup = responseSetup(body, names, sealer, core)
     const session = sessionFor(request, body, chat.messages)
     sessions.touch(session)
+    const gather = gathersThinking(chat, targetsFor(config.topology, body.model), modelLimits)
     const call = upstreamCall(request, reply, {
       api: 'responses',
       model: body.model,
-      payloadFor: payloadsFor(chat),
+      payloadFor: payloadsFor(gather ? { ...chat, stream: true } : chat),
       session,
       answer: answerShape(usesTools)
     })
@@ -118,7 +120,7 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
       : (response: ResponseObject) => responseStore.put({ response, input, owner }).catch(error => request.log.warn({ err: error }, 'response not stored'))
 
     if (body.stream !== true) {
-      const completion = await pipeline.complete(call).catch(error => { throw requestError(error) })
+      const completion = await (gather ? pipeline.gather(call) : pipeline.complete(call)).catch(error => { throw requestError(error) })
       const response = responseFromCompletion(setup, completion)
       await save?.(response)
       return response

@@ -34,6 +34,12 @@ export function mapReasoningEffort (body: Body): Body {
   return { ...rest, ...thinking } as Body
 }
 
+/** Whether a chat body turns thinking on (DashScope's switch, or an effort that maps to it). */
+export function asksForThinking (body: Record<string, unknown>): boolean {
+  if (typeof body.enable_thinking === 'boolean') return body.enable_thinking
+  return typeof body.reasoning_effort === 'string' && THINKING[body.reasoning_effort]?.enable_thinking === true
+}
+
 /**
  * The bodies to send upstream for a chat request, per target. Streams always ask for usage (so tokens are counted
  * even when the client did not ask; the extra chunk is dropped on the way back). Otherwise the client's bytes go out

@@ -1,4 +1,7 @@
+import { asksForThinking } from '../adapters/chat-request.ts'
 import { XmlToolCallParser } from '../adapters/xml-tools/parser.ts'
+import type { ModelLimits } from '../model-limits.ts'
+import type { Target } from '../topology.ts'
 import type { AnswerChoice } from './service.ts'
 
 const newXmlParser = () => new XmlToolCallParser()
@@ -9,3 +12,10 @@ const newXmlParser = () => new XmlToolCallParser()
  */
 export const answerShape = (usesTools: boolean, thinkTags = false): AnswerChoice =>
   context => ({ thinkTags, xmlTools: usesTools && !context.nativeTools ? newXmlParser : null })
+
+/**
+ * A non-streamed request that turns thinking on for a model that thinks: DashScope serves such answers as streams
+ * only, so the pipeline asks for a stream and gathers it (`pipeline.gather`). The other targets take the same body.
+ */
+export const gathersThinking = (chat: Record<string, unknown>, targets: Target[], limits: ModelLimits) =>
+  chat.stream !== true && asksForThinking(chat) && targets.some(target => limits.thinks(target.model))

@@ -9,7 +9,9 @@ import { GatewayError, gatewayShuttingDown, internalError, upstreamProtocol } fr
 import { dataEvent } from '../sse/event.ts'
 import { SseRelay } from '../sse/relay.ts'
 import type { Target } from '../topology.ts'
+import { finished } from 'node:stream/promises'
 import type { EventWriter } from './event-writer.ts'
+import { GatheredAnswer } from './gathered-answer.ts'
 
 /** The API a request came in on: the `api` label of the pipeline's metrics. */
 export type ApiFamily = 'chat' | 'completions' | 'responses' | 'messages' | 'embeddings'
@@ -140,6 +142,23 @@ export function createPipeline (upstreams: Upstreams, metrics: Metrics, options:
     return transformCompletion(body, { thinkTags: false, xmlTools: null, ...call.answer?.(context) })
   }
 
+  /**
+   * A non-streamed chat answer asked of the upstream as a stream and gathered (`payloadFor` must ask for a stream):
+   * for upstreams that serve some answers as streams only (DashScope's Qwen3 thinking). Fails as `complete` would.
+   */
+  async function gather (call: UpstreamCall): Promise<ChatCompletion> {
+    const answer = new GatheredAnswer()
+    const relay = await stream(call, { writer: answer })
+    // The events the writer returns are empty: draining the relay runs the stream through it.
+    await finished(relay.resume()).catch((error: unknown) => {
+      call.signal.throwIfAborted()
+      throw error
+    })
+    call.signal.throwIfAborted()
+    if (answer.error) throw answer.error
+    return answer.completion()
+  }
+
   /** Embeddings as the upstream returned them (usage recorded). */
   async function embed<T extends { usage?: unknown }> (call: UpstreamCall): Promise<T> {
     return (await json<T>(call, '/embeddings')).body
@@ -237,5 +256,5 @@ export function createPipeline (upstreams: Upstreams, metrics: Metrics, options:
     return told.size
   }
 
-  return { complete, embed, stream, endOpenStreams }
+  return { complete, gather, embed, stream, endOpenStreams }
 }

@@ -77,6 +77,21 @@ t.test('request fields reach the upstream translated: effort, text.format, max_o
   t.equal(coder.max_tokens, 65536, 'clamped to the model\'s output ceiling')
 })
 
+t.test('a JSON request with thinking on is asked upstream as a stream and gathered (DashScope streams Qwen3 thinking only)', async t => {
+  const { baseURL, sim } = await startStack(t)
+  const { status, body } = await create(baseURL, { input: 'why', reasoning: { effort: 'low', summary: 'auto' }, sim: { reasoning: 'Because.', usage: { prompt_tokens: 12, completion_tokens: 5 } } })
+  t.equal(status, 200)
+  t.match(lastChat(sim.requests), { stream: true, stream_options: { include_usage: true }, enable_thinking: true })
+  t.match(body, { status: 'completed', output: [{ type: 'reasoning', summary: [{ type: 'summary_text', text: 'Because.' }] }, { type: 'message', content: [{ text: reply('why') }] }] })
+  t.match(body.usage, { input_tokens: 12, output_tokens: 5 })
+  t.ok(body.usage.output_tokens_details.reasoning_tokens > 0, 'reasoning tokens reported')
+
+  await create(baseURL, { input: 'plain' })
+  t.notOk('stream' in lastChat(sim.requests), 'without thinking, a JSON request stays one')
+  await create(baseURL, { model: 'qwen3-coder-plus', input: 'coder', reasoning: { effort: 'high' } })
+  t.notOk('stream' in lastChat(sim.requests), 'nor for a model without thinking')
+})
+
 t.test('stored responses: GET returns it, input_items lists the input with ids, DELETE removes it', async t => {
   const { baseURL } = await startStack(t)
   const { body: created } = await create(baseURL, { input: [{ role: 'user', content: 'one' }, { role: 'user', content: 'two' }, { type: 'message', id: 'msg_client', role: 'user', content: 'three' }] })

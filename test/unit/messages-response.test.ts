@@ -130,9 +130,9 @@ t.test('an OpenAI envelope sent directly is rewritten; Anthropic\'s own is left 
   t.equal(fromOpenAIEnvelope('not json', 500, 'r'), null)
 })
 
-t.test('a non-streamed request answered from an upstream stream: the collector rebuilds the chat answer', async t => {
-  const { CompletionCollector } = await import('../../src/adapters/messages/collector.ts')
-  const collector = new CompletionCollector()
+t.test('a non-streamed request answered from an upstream stream: the gathered answer rebuilds the chat answer', async t => {
+  const { GatheredAnswer } = await import('../../src/pipeline/gathered-answer.ts')
+  const collector = new GatheredAnswer()
   const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({ id: 'chatcmpl-7', choices: [{ index: 0, delta, finish_reason: finish }] })
   for (const part of [
     chunk({ role: 'assistant', reasoning_content: 'Think ' }),

@@ -1,11 +1,12 @@
-import type { GatewayError } from '../../errors.ts'
-import type { EventWriter } from '../../pipeline/event-writer.ts'
-import type { ChatCompletion, Chunk } from '../chunk-transforms.ts'
-import type { Usage } from '../usage.ts'
+import type { ChatCompletion, Chunk } from '../adapters/chunk-transforms.ts'
+import type { Usage } from '../adapters/usage.ts'
+import type { GatewayError } from '../errors.ts'
+import type { EventWriter } from './event-writer.ts'
 
 // DashScope serves Qwen3 thinking as a stream only (wire-contract §1.3: "Stream-only: Qwen3 commercial in thinking
-// mode"), yet Claude Code falls back to a non-streamed request when a stream fails. Such a request is sent upstream as
-// a stream, and its normalised chunks gathered here into the chat answer a non-streamed call would have returned.
+// mode"), yet clients ask for non-streamed answers with thinking on (Claude Code falls back to one when a stream
+// fails; the Responses API and Anthropic SDKs ask for them by default). Such a request is sent upstream as a stream,
+// and its normalised chunks gathered here into the chat answer a non-streamed call would have returned.
 
 interface GatheredCall {
   id: string
@@ -13,7 +14,7 @@ interface GatheredCall {
   function: { name: string, arguments: string }
 }
 
-export class CompletionCollector implements EventWriter {
+export class GatheredAnswer implements EventWriter {
   #content = ''
   #reasoning = ''
   readonly #calls = new Map<number, GatheredCall>()
