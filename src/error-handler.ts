@@ -45,19 +45,28 @@ export function sendError (reply: FastifyReply, error: GatewayError) {
     .send(error.toJSON())
 }
 
-/** The single place where anything thrown becomes OpenAI's error envelope. 5xx details stay in the log. */
+/**
+ * What anything thrown means for the answer, logged once: null when the client hung up and its upstream call was
+ * aborted for it (nobody is left to answer, and nothing failed); else the GatewayError to answer with. 5xx details
+ * stay in the log.
+ */
+export function settleError (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply, bodyLimit: number): GatewayError | null {
+  if (reply.raw.destroyed && isAbort(error)) {
+    request.log.info('upstream call aborted: the client closed the connection')
+    return null
+  }
+  const gatewayError = toGatewayError(error, bodyLimit)
+  if (gatewayError.errorType === 'gateway_internal') request.log.error({ err: error }, 'request failed')
+  else if (gatewayError.source === 'upstream') request.log.warn({ status: gatewayError.statusCode, errorType: gatewayError.errorType, upstreamMessage: gatewayError.message }, 'upstream error')
+  else request.log.info({ status: gatewayError.statusCode, code: gatewayError.code, param: gatewayError.param }, 'request rejected')
+  return gatewayError
+}
+
+/** The single place where anything thrown becomes OpenAI's error envelope (the Anthropic routes have their own). */
 export function errorHandler (bodyLimit: number) {
   return function handleError (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
-    // The client hung up and its upstream call was aborted for it: nobody is left to answer, and nothing failed.
-    if (reply.raw.destroyed && isAbort(error)) {
-      request.log.info('upstream call aborted: the client closed the connection')
-      return reply
-    }
-    const gatewayError = toGatewayError(error, bodyLimit)
-    if (gatewayError.errorType === 'gateway_internal') request.log.error({ err: error }, 'request failed')
-    else if (gatewayError.source === 'upstream') request.log.warn({ status: gatewayError.statusCode, errorType: gatewayError.errorType, upstreamMessage: gatewayError.message }, 'upstream error')
-    else request.log.info({ status: gatewayError.statusCode, code: gatewayError.code, param: gatewayError.param }, 'request rejected')
-    return sendError(reply, gatewayError)
+    const gatewayError = settleError(error, request, reply, bodyLimit)
+    return gatewayError ? sendError(reply, gatewayError) : reply
   }
 }
 

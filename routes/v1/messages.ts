@@ -7,8 +7,7 @@ import { claudeSession, showsThinking, toChatRequest, type MessagesRequest } fro
 import { toAnthropicMessage } from '../../src/adapters/messages/response.ts'
 import { MessagesEventWriter } from '../../src/adapters/messages/stream-writer.ts'
 import { chatCost } from '../../src/adapters/request-cost.ts'
-import { isAbort } from '../../src/adapters/upstream-failures.ts'
-import { toGatewayError } from '../../src/error-handler.ts'
+import { settleError } from '../../src/error-handler.ts'
 import { answerShape, gathersThinking } from '../../src/pipeline/answer.ts'
 import { upstreamCall } from '../../src/pipeline/request-call.ts'
 import { CountTokensRequestSchema, CountTokensResponseSchema, MessagesRequestSchema } from '../../src/schemas/messages.ts'
@@ -35,14 +34,8 @@ const messages: FastifyPluginAsyncTypebox = async function (fastify) {
   const reserve = config.RATE_LIMIT_DEFAULT_MAX_TOKENS
 
   fastify.setErrorHandler(function handleAnthropicError (error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
-    if (reply.raw.destroyed && isAbort(error)) {
-      request.log.info('upstream call aborted: the client closed the connection')
-      return reply
-    }
-    const gatewayError = toGatewayError(error, config.BODY_LIMIT)
-    if (gatewayError.errorType === 'gateway_internal') request.log.error({ err: error }, 'request failed')
-    else if (gatewayError.source === 'upstream') request.log.warn({ status: gatewayError.statusCode, errorType: gatewayError.errorType, upstreamMessage: gatewayError.message }, 'upstream error')
-    else request.log.info({ status: gatewayError.statusCode, code: gatewayError.code, param: gatewayError.param }, 'request rejected')
+    const gatewayError = settleError(error, request, reply, config.BODY_LIMIT)
+    if (!gatewayError) return reply
     const { statusCode, body } = toAnthropicError(gatewayError, request.id, () => estimateOf(request))
     return reply.code(statusCode).headers(gatewayError.headers).header('x-gateway-error-source', gatewayError.source)
       .type('application/json; charset=utf-8').send(body)
