@@ -103,3 +103,21 @@ for (const { tool, auth, input, reasoning } of CASES) {
     t.match(results[0], secret, `the ${tool} output went back to the model as a tool message`)
   })
 }
+
+t.test('claude -p: an upstream context overflow is Claude Code\'s own "Prompt is too long"', async t => {
+  const claude = requireCli(t, CLAUDE)
+  if (claude === undefined) return
+  const stack = await startStack(t, { env: clientTestEnv(KEY) })
+  stack.sim.setOverride(() => ({ error: 'context_overflow' }))
+  const home = await tempDir(t, 'claude-code')
+  const run = await runCli(t, claude, ['-p', '--output-format', 'json', '--', 'A prompt the model cannot take.'], {
+    cwd: home,
+    env: claudeEnv(stack.origin, home, { ANTHROPIC_API_KEY: KEY }),
+    timeoutMs: 60_000
+  })
+  t.equal(run.code, 1, 'claude -p failed', { output: describeRun(run) })
+  const result = jsonLines(run.stdout).find(line => line.type === 'result')
+  // Claude Code recognises the wording "prompt is too long: N tokens > M maximum" (§2.7), not the status alone.
+  t.match(result, { is_error: true, terminal_reason: 'prompt_too_long', api_error_status: 400, result: /Prompt is too long/ }, 'Claude Code knew the overflow', { output: describeRun(run) })
+  t.equal(chatRequests(stack.sim.requests).length, 1, 'one upstream call')
+})

@@ -58,7 +58,8 @@ interface Turn {
   reasoning?: string
 }
 
-async function codexToolTurn (t: Tap, turn: Turn) {
+/** Codex with its own HOME and CODEX_HOME, configured for a gateway (with a simulator) of its own. */
+async function codexSetup (t: Tap, model = MODEL) {
   const codex = requireCli(t, CODEX)
   if (codex === undefined) return
   t.comment(`${codex.version} (${codex.file})`)
@@ -68,7 +69,22 @@ async function codexToolTurn (t: Tap, turn: Turn) {
   const codexHome = join(dir, 'codex-home')
   const work = join(dir, 'work')
   await Promise.all([home, codexHome, work].map(folder => mkdir(folder, { recursive: true })))
-  await writeFile(join(codexHome, 'config.toml'), codexConfig(stack.baseURL, turn.model))
+  await writeFile(join(codexHome, 'config.toml'), codexConfig(stack.baseURL, model))
+  const exec = (prompt: string) => runCli(t, codex, [
+    'exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--json', '--color', 'never',
+    '--sandbox', 'read-only', '--cd', work, prompt
+  ], {
+    cwd: work,
+    env: { PATH: process.env.PATH, HOME: home, CODEX_HOME: codexHome, [KEY_ENV]: KEY, NO_COLOR: '1', TERM: 'dumb' },
+    timeoutMs: 60_000
+  })
+  return { stack, work, exec }
+}
+
+async function codexToolTurn (t: Tap, turn: Turn) {
+  const setup = await codexSetup(t, turn.model)
+  if (setup === undefined) return
+  const { stack, work, exec } = setup
   const secret = `codex-secret-${randomBytes(6).toString('hex')}`
   const file = join(work, 'note.txt')
   await writeFile(file, `${secret}\n`)
@@ -86,15 +102,7 @@ async function codexToolTurn (t: Tap, turn: Turn) {
     return scenario?.toolCalls && turn.reasoning !== undefined ? { ...scenario, reasoning: turn.reasoning } : scenario
   })
 
-  const run = await runCli(t, codex, [
-    'exec', '--strict-config', '--skip-git-repo-check', '--ephemeral', '--json', '--color', 'never',
-    '--sandbox', 'read-only', '--cd', work,
-    'Show me what note.txt says.'
-  ], {
-    cwd: work,
-    env: { PATH: process.env.PATH, HOME: home, CODEX_HOME: codexHome, [KEY_ENV]: KEY, NO_COLOR: '1', TERM: 'dumb' },
-    timeoutMs: 60_000
-  })
+  const run = await exec('Show me what note.txt says.')
   t.equal(run.code, 0, 'codex exec succeeded', { output: describeRun(run) })
 
   const events = jsonLines(run.stdout)
@@ -137,4 +145,16 @@ t.test('codex exec: reasoning before the tool call is shown, and its replay (enc
   // the gateway opened it and gave the reasoning back to the model next to its tool call.
   const assistant = outcome.upstream[1]?.body?.messages?.find((message: any) => message.role === 'assistant')
   t.match(assistant, { tool_calls: [{ function: { name: 'exec_command' } }], reasoning_content: thought }, 'the replayed reasoning reached the model')
+})
+
+t.test('codex exec: an upstream context overflow ends the turn with Codex\'s own context-window message, not retried', async t => {
+  const setup = await codexSetup(t)
+  if (setup === undefined) return
+  setup.stack.sim.setOverride(() => ({ error: 'context_overflow' }))
+  const run = await setup.exec('A prompt the model cannot take.')
+  t.equal(run.code, 1, 'codex exec failed', { output: describeRun(run) })
+  const events = jsonLines(run.stdout)
+  // Codex says this only for the code context_length_exceeded (§1.7); other failures read "exceeded retry limit".
+  t.match(events.find(event => event.type === 'turn.failed'), { error: { message: /ran out of room in the model's context window/ } }, 'the turn failed', { events })
+  t.equal(chatRequests(setup.stack.sim.requests).length, 1, 'one upstream call: the gateway does not retry a context overflow')
 })
