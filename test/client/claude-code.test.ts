@@ -12,8 +12,8 @@ import { chatRequests, clientTestEnv, offeredTools, toolResults, toolRoundTrip }
 // ANTHROPIC_MODEL it asks for claude-opus-5-5, which the default claude-* alias sends to qwen3-coder-plus.
 // It calls /v1/messages?beta=true, with x-api-key for ANTHROPIC_API_KEY and Bearer for ANTHROPIC_AUTH_TOKEN.
 
-// Each CLI run takes about a second here, and is killed after 60 s; the file's three runs get more than .taprc's 60 s.
-t.setTimeout(200_000)
+// Each CLI run takes about a second here, and is killed after 60 s; the file's four runs get more than .taprc's 60 s.
+t.setTimeout(260_000)
 
 const UPSTREAM_MODEL = 'qwen3-coder-plus'
 const KEY = 'claude-code-client-key'

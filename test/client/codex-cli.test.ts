@@ -16,8 +16,8 @@ import { chatRequests, clientTestEnv, offeredTools, toolResults, toolRoundTrip }
 // and the hosted `web_search`. It sends store:false, the whole history every turn, reasoning.summary "auto" and
 // include ["reasoning.encrypted_content"].
 
-// Each CLI run takes about a second here, and is killed after 60 s; the file's two runs get more than .taprc's 60 s.
-t.setTimeout(150_000)
+// Each CLI run takes about a second here, and is killed after 60 s; the file's three runs get more than .taprc's 60 s.
+t.setTimeout(200_000)
 
 const MODEL = 'qwen3-coder-plus'
 const KEY = 'codex-client-key'
