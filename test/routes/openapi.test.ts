@@ -14,6 +14,15 @@ t.test('the OpenAPI document describes every endpoint family from its schemas', 
   t.same(chat.required, ['model', 'messages'])
   t.ok(chat.properties.temperature, 'parameters come from the TypeBox schema')
 
+  // The families translated at the edge of the pipeline are documented from their own schemas.
+  const body = (path: string) => doc.paths[path]?.post?.requestBody?.content?.['application/json']?.schema
+  t.ok(body('/v1/responses')?.properties?.input, 'POST /v1/responses with its input')
+  t.ok(doc.paths['/v1/responses/{id}']?.get && doc.paths['/v1/responses/{id}']?.delete, 'GET and DELETE /v1/responses/{id}')
+  t.ok(doc.paths['/v1/responses/{id}/input_items']?.get, 'GET /v1/responses/{id}/input_items')
+  t.ok(body('/v1/messages')?.required?.includes('max_tokens'), 'POST /v1/messages requires max_tokens, as Anthropic does')
+  t.ok(body('/v1/messages/count_tokens'), 'POST /v1/messages/count_tokens')
+  t.ok(body('/v1/embeddings')?.properties?.encoding_format, 'POST /v1/embeddings with encoding_format')
+
   const docs = await app.inject({ method: 'GET', url: '/docs/' })
   t.equal(docs.statusCode, 200)
   t.match(docs.headers['content-type'], /text\/html/)
