@@ -3,7 +3,7 @@ import type { Scenario, SimulatorConfig } from './types.ts'
 import { completionBody } from './completion.ts'
 import { errorReply, invalidParameter } from './errors.ts'
 import { planAnswer } from './plan.ts'
-import { dashscopeHeaders, sendError, sendJson } from './reply.ts'
+import { dashscopeHeaders, faultBeforeAnswer, sendError, sendJson } from './reply.ts'
 import { streamAnswer } from './stream.ts'
 
 /** POST /v1/chat/completions. Order: connection faults, delays, injected error, validation, answer. */
@@ -11,13 +11,7 @@ export async function handleChat (ex: Exchange, config: SimulatorConfig): Promis
   const body = ex.rec.body
   const requested = resolveScenario(config.defaults, isObject(body) ? body.sim : undefined)
   const scenario = resolveScenario(requested, config.override?.(ex.rec, config.chatCount++))
-  if (scenario.resetBeforeHeaders === true) return ex.destroy()
-  if (scenario.stall === 'headers') return ex.stall()
-  await ex.sleep(scenario.ttfbMs)
-  if (scenario.error !== undefined) {
-    const model = typeof body?.model === 'string' ? body.model : ''
-    return sendError(ex, errorReply(scenario.error, ex.requestId, model), scenario.retryAfter)
-  }
+  if (await faultBeforeAnswer(ex, scenario, body)) return
   const problem = validate(body, ex.rec.raw)
   if (problem !== undefined) return sendError(ex, invalidParameter(problem, ex.requestId))
   if (config.strictModels && !config.models.includes(body.model)) {

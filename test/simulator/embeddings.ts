@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Exchange } from './exchange.ts'
 import type { Scenario, SimulatorConfig } from './types.ts'
 import { errorReply, invalidParameter } from './errors.ts'
-import { dashscopeHeaders, sendError, sendJson } from './reply.ts'
+import { dashscopeHeaders, faultBeforeAnswer, sendError, sendJson } from './reply.ts'
 
 // POST /v1/embeddings as DashScope's compatible mode answers it (wire contract §1.11): at most 10 inputs per call,
 // `dimensions` from a fixed set on text-embedding-v3/v4, an OpenAI-shaped list plus `id`. Vectors are derived from
@@ -61,13 +61,7 @@ export async function handleEmbeddings (ex: Exchange, config: SimulatorConfig): 
   counts.set(config, index + 1)
   const sim = isObject(body) && isObject(body.sim) ? body.sim as Scenario : {}
   const scenario: Scenario = { ...config.defaults, ...sim, ...config.override?.(ex.rec, index) }
-  if (scenario.resetBeforeHeaders === true) return ex.destroy()
-  if (scenario.stall === 'headers') return ex.stall()
-  await ex.sleep(scenario.ttfbMs)
-  if (scenario.error !== undefined) {
-    const model = typeof body?.model === 'string' ? body.model : ''
-    return sendError(ex, errorReply(scenario.error, ex.requestId, model), scenario.retryAfter)
-  }
+  if (await faultBeforeAnswer(ex, scenario, body)) return
   const problem = validate(body, ex.rec.raw)
   if (problem !== undefined) return sendError(ex, invalidParameter(problem, ex.requestId))
   const model: string = body.model

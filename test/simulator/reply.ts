@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { Exchange } from './exchange.ts'
-import type { ErrorReply } from './errors.ts'
+import { errorReply, type ErrorReply } from './errors.ts'
+import type { Scenario } from './types.ts'
 
 /**
  * Headers of a real DashScope answer (wire contract 1.4). Deliberately no
@@ -38,4 +39,24 @@ function sendText (ex: Exchange, status: number, extra: OutgoingHttpHeaders, tex
   }
   ex.head(status, headers)
   ex.end(text)
+}
+
+/**
+ * What every endpoint does before it answers, in DashScope's order: a reset or a stall before the headers, the time
+ * to first byte, an injected error. True when one of them answered (or cut) the exchange.
+ */
+export async function faultBeforeAnswer (ex: Exchange, scenario: Scenario, body: any): Promise<boolean> {
+  if (scenario.resetBeforeHeaders === true) {
+    ex.destroy()
+    return true
+  }
+  if (scenario.stall === 'headers') {
+    await ex.stall()
+    return true
+  }
+  await ex.sleep(scenario.ttfbMs)
+  if (scenario.error === undefined) return false
+  const model = typeof body?.model === 'string' ? body.model : ''
+  sendError(ex, errorReply(scenario.error, ex.requestId, model), scenario.retryAfter)
+  return true
 }
