@@ -2,10 +2,10 @@ import t from 'tap'
 import Anthropic from '@anthropic-ai/sdk'
 import type { MessageParam, Tool, ToolUseBlock } from '@anthropic-ai/sdk/resources/messages'
 import { createAnthropic } from '@ai-sdk/anthropic'
-import { generateText, stepCountIs, streamText, tool } from 'ai'
-import { z } from 'zod'
+import { generateText } from 'ai'
 import { startStack, type Stack } from '../helper.ts'
-import { chatRequests, clientTestEnv, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
+import { aiSdkWeatherRun, weatherTurn } from './helpers/ai-sdk.ts'
+import { chatRequests, clientTestEnv, toolResults } from './helpers/tool-turns.ts'
 
 // The clients of the Anthropic Messages API, as users run them, against POST /v1/messages and
 // /v1/messages/count_tokens of the gateway in front of the simulator (Chat Completions only: the gateway
@@ -29,11 +29,6 @@ const WEATHER: Tool = {
   description: 'The current weather in a city.',
   input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }
 }
-const weatherTurn = (s: Stack) => s.sim.setOverride(toolRoundTrip({
-  name: WEATHER.name,
-  arguments: '{"city":"Paris"}',
-  answer: result => `Weather report: ${result}`
-}))
 
 t.test('@anthropic-ai/sdk messages.create(): text, stop reason, usage, alias', async t => {
   const s = await stack(t)
@@ -130,44 +125,7 @@ t.test('@anthropic-ai/sdk: tool_use (streamed) → tool_result round trip', asyn
 
 t.test('Vercel AI SDK (@ai-sdk/anthropic): generateText and streamText, a tool, stopWhen stepCountIs(3)', async t => {
   const s = await stack(t)
-  weatherTurn(s)
-  const anthropic = createAnthropic({ baseURL: s.baseURL, apiKey: KEY })
-  const tools = {
-    get_weather: tool({
-      description: WEATHER.description,
-      inputSchema: z.object({ city: z.string() }),
-      execute: async ({ city }) => ({ city, forecast: 'sunny' })
-    })
-  }
-  const expected = 'Weather report: {"city":"Paris","forecast":"sunny"}'
-
-  const generated = await generateText({ model: anthropic(MODEL), tools, stopWhen: stepCountIs(3), prompt: 'Weather in Paris?', maxRetries: 0 })
-  t.equal(generated.text, expected)
-  t.equal(generated.steps.length, 2, 'a tool step, then the answer')
-  t.equal(generated.steps[0].finishReason, 'tool-calls')
-  t.match(generated.steps[0].toolCalls, [{ toolName: 'get_weather', input: { city: 'Paris' } }])
-  t.equal(generated.finishReason, 'stop')
-  t.type(generated.totalUsage.inputTokens, 'number')
-  t.ok((generated.totalUsage.outputTokens ?? 0) > 0, 'output tokens counted')
-
-  const errors: unknown[] = []
-  const streamed = streamText({
-    model: anthropic(MODEL),
-    tools,
-    stopWhen: stepCountIs(3),
-    prompt: 'Weather in Paris, streamed?',
-    maxRetries: 0,
-    onError: ({ error }) => { errors.push(error) }
-  })
-  let text = ''
-  for await (const delta of streamed.textStream) text += delta
-  t.same(errors, [], 'no stream errors')
-  t.equal(text, expected)
-  const steps = await streamed.steps
-  t.equal(steps.length, 2)
-  t.match(steps[0].toolCalls, [{ toolName: 'get_weather', input: { city: 'Paris' } }])
-  t.equal(await streamed.finishReason, 'stop')
-  t.equal(chatRequests(s.sim.requests).length, 4)
+  await aiSdkWeatherRun(t, s, createAnthropic({ baseURL: s.baseURL, apiKey: KEY })(MODEL))
 })
 
 t.test('thinking: @anthropic-ai/sdk sees a thinking block before the text, the AI SDK reasoning text', async t => {

@@ -3,10 +3,11 @@ import OpenAI from 'openai'
 import type { ResponseFunctionToolCall, ResponseInputItem } from 'openai/resources/responses/responses'
 import { Agent, OpenAIProvider, Runner, setTracingDisabled, tool as agentTool } from '@openai/agents'
 import { createOpenAI } from '@ai-sdk/openai'
-import { generateText, stepCountIs, streamText, tool } from 'ai'
+import { generateText } from 'ai'
 import { z } from 'zod'
 import { startStack, type Stack } from '../helper.ts'
-import { chatRequests, clientTestEnv, toolResults, toolRoundTrip } from './helpers/tool-turns.ts'
+import { aiSdkWeatherRun, weatherTurn } from './helpers/ai-sdk.ts'
+import { chatRequests, clientTestEnv, toolResults } from './helpers/tool-turns.ts'
 
 // The clients of the OpenAI Responses API, as users run them, against POST /v1/responses of the gateway in front
 // of the simulator (which speaks Chat Completions only: the gateway translates). openai-node, the OpenAI Agents
@@ -35,11 +36,6 @@ const WEATHER = {
     additionalProperties: false
   }
 } as const
-const weatherTurn = (s: Stack) => s.sim.setOverride(toolRoundTrip({
-  name: WEATHER.name,
-  arguments: '{"city":"Paris"}',
-  answer: result => `Weather report: ${result}`
-}))
 
 t.test('openai-node responses.create(): text, ids, usage', async t => {
   const s = await stack(t)
@@ -174,45 +170,7 @@ t.test('OpenAI Agents SDK run(): an agent with a function tool, plain and stream
 
 t.test('Vercel AI SDK (openai Responses provider): generateText and streamText, a tool, stopWhen stepCountIs(3)', async t => {
   const s = await stack(t)
-  weatherTurn(s)
-  const openai = createOpenAI({ baseURL: s.baseURL, apiKey: KEY })
-  const tools = {
-    get_weather: tool({
-      description: WEATHER.description,
-      inputSchema: z.object({ city: z.string() }),
-      execute: async ({ city }) => ({ city, forecast: 'sunny' })
-    })
-  }
-  const expected = 'Weather report: {"city":"Paris","forecast":"sunny"}'
-
-  const generated = await generateText({ model: openai(MODEL), tools, stopWhen: stepCountIs(3), prompt: 'Weather in Paris?', maxRetries: 0 })
-  t.equal(generated.text, expected)
-  t.equal(generated.steps.length, 2, 'a tool step, then the answer')
-  t.equal(generated.steps[0].finishReason, 'tool-calls')
-  t.match(generated.steps[0].toolCalls, [{ toolName: 'get_weather', input: { city: 'Paris' } }])
-  t.match(generated.steps[0].toolResults, [{ toolName: 'get_weather', output: { city: 'Paris', forecast: 'sunny' } }])
-  t.equal(generated.finishReason, 'stop')
-  t.type(generated.totalUsage.inputTokens, 'number')
-  t.ok((generated.totalUsage.outputTokens ?? 0) > 0, 'output tokens counted')
-
-  const errors: unknown[] = []
-  const streamed = streamText({
-    model: openai(MODEL),
-    tools,
-    stopWhen: stepCountIs(3),
-    prompt: 'Weather in Paris, streamed?',
-    maxRetries: 0,
-    onError: ({ error }) => { errors.push(error) }
-  })
-  let text = ''
-  for await (const delta of streamed.textStream) text += delta
-  t.same(errors, [], 'no stream errors')
-  t.equal(text, expected)
-  const steps = await streamed.steps
-  t.equal(steps.length, 2)
-  t.match(steps[0].toolCalls, [{ toolName: 'get_weather', input: { city: 'Paris' } }])
-  t.equal(await streamed.finishReason, 'stop')
-  t.equal(chatRequests(s.sim.requests).length, 4)
+  await aiSdkWeatherRun(t, s, createOpenAI({ baseURL: s.baseURL, apiKey: KEY })(MODEL))
 })
 
 t.test('reasoning: openai-node sees a reasoning item before the message, the AI SDK reasoning text', async t => {
