@@ -52,6 +52,33 @@ t.test('a stream through nginx arrives chunk by chunk, before the upstream has f
   t.equal(read.events.at(-1)?.data, '[DONE]')
 })
 
+t.test('Responses and Anthropic streams through nginx arrive event by event, before the upstream has finished', async t => {
+  if (requireBinary(t, 'nginx') === undefined) return
+  const { origin, sim } = await startStack(t)
+  const nginx = await startNginx(t, { services: replicaAddresses(origin) })
+  const words = 'one two three four five six seven eight'
+  // Set on the simulator: the Anthropic translation does not forward fields it does not know (such as `sim`).
+  sim.setOverride(() => ({ intervalMs: 60 }))
+  const families: Array<[string, object, (payload: any) => string | undefined]> = [
+    ['/v1/responses', { model: 'qwen-plus', input: words }, payload => payload.type === 'response.output_text.delta' ? payload.delta : undefined],
+    ['/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 256, messages: user(words) }, payload => payload.type === 'content_block_delta' ? payload.delta.text : undefined]
+  ]
+  for (const [path, body, textOf] of families) {
+    const sentAt = performance.now()
+    const res = await postJson(`${nginx.origin}${path}`, { ...body, stream: true })
+    t.equal(res.status, 200, path)
+    const read = await readSse(res, sentAt)
+    t.notOk(read.error, `${path}: the stream ended cleanly`)
+    const finishedAfter = sim.requests.at(-1)!.finishedAt! - sentAt
+    const deltas = read.events.map(event => ({ at: event.at, text: textOf(JSON.parse(event.data)) })).filter(event => event.text !== undefined)
+    t.ok(deltas.length >= 10, `${path}: ${deltas.length} text deltas`)
+    t.ok(deltas[0].at < finishedAfter - 300, `${path}: the first delta (${deltas[0].at.toFixed(0)} ms) came well before the simulator finished (${finishedAfter.toFixed(0)} ms)`)
+    const gaps = deltas.slice(1).map((event, i) => event.at - deltas[i].at)
+    t.ok(gaps.filter(gap => gap > 20).length >= gaps.length - 2, `${path}: deltas spread out as produced: gaps ${gaps.map(gap => gap.toFixed(0)).join(', ')} ms`)
+    t.equal(deltas.map(event => event.text).join(''), `Hello from the Qwen simulator! You said: ${words}`)
+  }
+})
+
 t.test('a long-thinking stream survives nginx\'s read timeout thanks to heartbeats', async t => {
   if (requireBinary(t, 'nginx') === undefined) return
   // nginx gives up on a replica silent for 1 s here; the model thinks for 2.5 s before its first chunk.

@@ -65,3 +65,27 @@ t.test('a request that finishes is never aborted, however long the upstream take
   t.notOk(stack.sim.requests.some(request => request.clientClosedAt), 'the upstream never saw a close')
   t.equal(stack.sim.requests.filter(request => request.finishedAt).length, 2)
 })
+
+t.test('every API family: a client leaving before the upstream answered aborts it, streamed or not', async t => {
+  const stack = await startStack(t)
+  // Set on the simulator: the Anthropic translation does not forward fields it does not know (such as `sim`).
+  stack.sim.setOverride(() => ({ stall: 'headers' }))
+  const families: Array<[string, object]> = [
+    ['/responses', { model: 'qwen-plus', input: 'x' }],
+    ['/messages', { model: 'claude-sonnet-4-5', max_tokens: 64, messages: user('x') }]
+  ]
+  for (const [path, body] of families) {
+    for (const stream of [true, false]) {
+      const delay = await hangUp(stack, `${stack.baseURL}${path}`, { ...body, stream }, async () => {
+        await stack.sim.waitFor('request')
+      })
+      t.ok(delay < 100, `${path} stream=${stream}: upstream saw the close ${delay.toFixed(1)} ms after the client left`)
+    }
+  }
+  const delay = await hangUp(stack, `${stack.baseURL}/embeddings`, { model: 'text-embedding-v4', input: ['a'] }, async () => {
+    await stack.sim.waitFor('request')
+  })
+  t.ok(delay < 100, `/embeddings: upstream saw the close ${delay.toFixed(1)} ms after the client left`)
+  await sleep(20)
+  t.same(await inFlight(stack), { requests: 1, streams: 0 }, 'nothing left in flight')
+})
