@@ -1,5 +1,5 @@
 import type { GatewayError } from '../errors.ts'
-import type { EventWriter } from '../pipeline/event-writer.ts'
+import type { EventWriter } from './event-writer.ts'
 import type { FrameHandler } from '../sse/relay.ts'
 import { DONE_EVENT, dataEvent, parseEvent } from '../sse/event.ts'
 import { checkChunkShape, StreamTransforms, type AnswerOptions, type Chunk } from './chunk-transforms.ts'

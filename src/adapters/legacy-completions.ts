@@ -1,7 +1,7 @@
 import type { CompletionRequest } from '../schemas/completions.ts'
 import { unsupportedParameter, type GatewayError } from '../errors.ts'
 import { dataEvent, DONE_EVENT } from '../sse/event.ts'
-import { COMMENT_HEARTBEAT, type EventWriter } from '../pipeline/event-writer.ts'
+import { COMMENT_HEARTBEAT, type EventWriter } from './event-writer.ts'
 import type { ChatCompletion } from './chunk-transforms.ts'
 import { addUsage, type Usage } from './usage.ts'
 

@@ -1,7 +1,7 @@
 import type { ChatCompletion, Chunk } from '../adapters/chunk-transforms.ts'
 import type { Usage } from '../adapters/usage.ts'
 import type { GatewayError } from '../errors.ts'
-import type { EventWriter } from './event-writer.ts'
+import type { EventWriter } from '../adapters/event-writer.ts'
 
 // DashScope serves Qwen3 thinking as a stream only (wire-contract §1.3: "Stream-only: Qwen3 commercial in thinking
 // mode"), yet clients ask for non-streamed answers with thinking on (Claude Code falls back to one when a stream

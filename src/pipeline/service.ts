@@ -10,7 +10,7 @@ import { dataEvent } from '../sse/event.ts'
 import { SseRelay } from '../sse/relay.ts'
 import type { Target } from '../topology.ts'
 import { finished } from 'node:stream/promises'
-import type { EventWriter } from './event-writer.ts'
+import type { EventWriter } from '../adapters/event-writer.ts'
 import { GatheredAnswer } from './gathered-answer.ts'
 
 /** The API a request came in on: the `api` label of the pipeline's metrics. */

@@ -1,5 +1,5 @@
 import type { GatewayError } from '../../errors.ts'
-import { namedEvent, type EventWriter } from '../../pipeline/event-writer.ts'
+import { namedEvent, type EventWriter } from '../event-writer.ts'
 import type { Chunk } from '../chunk-transforms.ts'
 import type { ToolCallDelta } from '../tool-calls.ts'
 import type { Usage } from '../usage.ts'

@@ -1,7 +1,7 @@
 import type { Chunk } from '../chunk-transforms.ts'
 import { newToolCallId, type ToolCallDelta } from '../tool-calls.ts'
 import type { GatewayError } from '../../errors.ts'
-import { COMMENT_HEARTBEAT, namedEvent, type EventWriter } from '../../pipeline/event-writer.ts'
+import { COMMENT_HEARTBEAT, namedEvent, type EventWriter } from '../event-writer.ts'
 import { responseError } from './failure.ts'
 import { outputItemId } from './ids.ts'
 import { baseResponse, callItem, customInput, finishState, messageItem, outputText, reasoningItem, type ResponseSetup } from './response.ts'

@@ -1,4 +1,4 @@
-import type { Chunk } from '../adapters/chunk-transforms.ts'
+import type { Chunk } from './chunk-transforms.ts'
 import type { GatewayError } from '../errors.ts'
 
 /**
