@@ -3,7 +3,7 @@ import OpenAI from 'openai'
 import type { ResponseFunctionToolCall, ResponseInputItem } from 'openai/resources/responses/responses'
 import { Agent, OpenAIProvider, Runner, setTracingDisabled, tool as agentTool } from '@openai/agents'
 import { createOpenAI } from '@ai-sdk/openai'
-import { generateText } from 'ai'
+import { generateText, Output } from 'ai'
 import { z } from 'zod'
 import { startStack, type Stack } from '../helper.ts'
 import { aiSdkWeatherRun, weatherTurn } from './helpers/ai-sdk.ts'
@@ -200,4 +200,33 @@ t.test('reasoning: openai-node sees a reasoning item before the message, the AI 
   })
   t.equal(generated.text, replyTo('Hi there'))
   t.equal(generated.reasoningText, thought)
+})
+
+t.test('Vercel AI SDK (openai Responses provider): structured output with Output.object reaches the model as a json_schema response_format', async t => {
+  const s = await stack(t)
+  s.sim.setOverride(() => ({ reply: '{"city":"Paris","celsius":21}' }))
+  const result = await generateText({
+    model: createOpenAI({ baseURL: s.baseURL, apiKey: KEY })(MODEL),
+    prompt: 'Which city and how warm?',
+    maxRetries: 0,
+    output: Output.object({ name: 'forecast', schema: z.object({ city: z.string(), celsius: z.number() }) })
+  })
+  t.same(result.output, { city: 'Paris', celsius: 21 }, 'the reply parsed and validated against the schema')
+  t.equal(result.text, '{"city":"Paris","celsius":21}')
+
+  const [upstream] = chatRequests(s.sim.requests)
+  t.match(upstream?.body?.response_format, {
+    type: 'json_schema',
+    json_schema: {
+      name: 'forecast',
+      schema: {
+        type: 'object',
+        properties: { city: { type: 'string' }, celsius: { type: 'number' } },
+        required: ['city', 'celsius'],
+        additionalProperties: false
+      },
+      strict: true
+    }
+  }, 'text.format became the chat response_format with the schema')
+  t.match(upstream?.body?.messages, [{ role: 'user', content: /Which city/ }])
 })

@@ -238,3 +238,45 @@ t.test('non-streamed with thinking on: asked upstream as a stream (DashScope\'s 
   await (await post(stack, { model: 'qwen-plus', max_tokens: 20, messages: [{ role: 'user', content: 'x' }] })).text()
   t.notOk('stream' in lastChat(stack), 'without thinking, a plain JSON call')
 })
+
+t.test('thinking the gateway signed comes back accepted: its text reaches the upstream as reasoning_content; an empty signature too', async t => {
+  const stack = await startStack(t)
+  const thought = 'The user wants the capital; Paris, briefly.'
+  stack.sim.setOverride(() => ({ reasoning: thought, chunkSize: 7 }))
+  const first = await post(stack, { model: 'qwen3-max', max_tokens: 2000, stream: true, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'capital of France?' }] })
+  t.equal(first.status, 200)
+  const events = await readEvents(first)
+  const result = checkGrammar(events)
+  t.same(result.problems, [])
+  t.same(result.blocks.map(block => block.type), ['thinking', 'text'])
+  const [thinking, text] = result.blocks
+  t.equal(thinking.thinking, thought)
+  const signatures = events.map(event => JSON.parse(event.data)).filter(data => data.delta?.type === 'signature_delta').map(data => data.delta.signature)
+  t.equal(signatures.length, 1, 'one signature_delta')
+  t.equal(thinking.signature, signatures[0])
+  t.match(thinking.signature, /^qg1\./)
+
+  stack.sim.setOverride(null)
+  const assistant = { role: 'assistant', content: [{ type: 'thinking', thinking: thinking.thinking, signature: thinking.signature }, { type: 'text', text: text.text }] }
+  const history = [{ role: 'user', content: 'capital of France?' }, assistant, { role: 'user', content: 'and of Italy?' }]
+  const second = await post(stack, { model: 'qwen3-max', max_tokens: 2000, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: history })
+  t.equal(second.status, 200, 'the gateway\'s own signature is accepted')
+  t.match(await second.json(), { type: 'message', content: [{ type: 'text', text: reply('and of Italy?') }] })
+  const upstream = lastChat(stack)
+  t.equal(upstream.model, 'qwen3-max')
+  t.same(upstream.messages, [
+    { role: 'user', content: 'capital of France?' },
+    { role: 'assistant', content: reply('capital of France?'), reasoning_content: thought },
+    { role: 'user', content: 'and of Italy?' }
+  ], 'the thinking travels as reasoning_content on that assistant message')
+
+  // Claude Code replays thinking it got without a signature with signature "" (wire-apis §2.6); Qwen-Coder has no thinking.
+  const unsigned = { ...assistant, content: [{ type: 'thinking', thinking: thought, signature: '' }, { type: 'text', text: text.text }] }
+  const coder = await post(stack, { model: 'qwen3-coder-plus', max_tokens: 2000, messages: [history[0], unsigned, history[2]] })
+  t.equal(coder.status, 200, 'an empty signature is accepted')
+  t.match(await coder.json(), { type: 'message', content: [{ type: 'text', text: reply('and of Italy?') }] })
+  const coderUpstream = lastChat(stack)
+  t.equal(coderUpstream.model, 'qwen3-coder-plus')
+  t.notOk('enable_thinking' in coderUpstream || 'thinking_budget' in coderUpstream, 'no thinking switch for Qwen-Coder')
+  t.match(coderUpstream.messages, [{ role: 'user' }, { role: 'assistant', content: reply('capital of France?') }, { role: 'user', content: 'and of Italy?' }])
+})

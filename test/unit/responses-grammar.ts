@@ -1,6 +1,7 @@
 // Checks a Responses event stream against wire-apis §1.5: created → in_progress → items (added, content events,
 // done) → exactly one terminal event with the whole output and usage; `event:` equal to `data.type` on every frame;
-// sequence numbers 0, 1, 2 ...; content events name an open item by output_index and item_id. Returns the problems.
+// sequence numbers 0, 1, 2 ...; content events name an open item by output_index and item_id; no event type outside
+// the grammar (openai-node throws on unknown types, wire-apis §0). Returns the problems.
 
 export interface Frame {
   event?: string
@@ -9,6 +10,30 @@ export interface Frame {
 
 const TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed'])
 
+/** Every event type §1.5 allows (with §1.9's reasoning events, §1.10's custom tool input and §0's keepalive). */
+export const EVENT_TYPES: ReadonlySet<string> = new Set([
+  'response.created',
+  'response.in_progress',
+  'response.output_item.added',
+  'response.output_item.done',
+  'response.content_part.added',
+  'response.content_part.done',
+  'response.output_text.delta',
+  'response.output_text.done',
+  'response.function_call_arguments.delta',
+  'response.function_call_arguments.done',
+  'response.custom_tool_call_input.delta',
+  'response.custom_tool_call_input.done',
+  'response.reasoning_summary_part.added',
+  'response.reasoning_summary_part.done',
+  'response.reasoning_summary_text.delta',
+  'response.reasoning_summary_text.done',
+  'response.reasoning_text.delta',
+  'response.reasoning_text.done',
+  ...TERMINAL,
+  'keepalive'
+])
+
 export function grammarProblems (frames: Frame[]): string[] {
   const problems: string[] = []
   const items: Array<{ id: string, done: boolean }> = []
@@ -16,6 +41,7 @@ export function grammarProblems (frames: Frame[]): string[] {
   frames.forEach((frame, i) => {
     const event = JSON.parse(frame.data)
     const where = `event ${i} (${event.type})`
+    if (!EVENT_TYPES.has(event.type)) problems.push(`${where}: not an event type of the grammar`)
     if (frame.event !== event.type) problems.push(`${where}: "event: ${frame.event}" differs from data.type`)
     if (event.sequence_number !== i) problems.push(`${where}: sequence_number ${event.sequence_number}, expected ${i}`)
     if (i === 0 && event.type !== 'response.created') problems.push('the first event is not response.created')

@@ -204,3 +204,26 @@ t.test('whitespace before a tool call opens no message; an answer of whitespace 
   t.same(grammarProblems(framesOf(only)), [])
   t.equal(events(only).at(-1).response.output[0].content[0].text, ' ')
 })
+
+t.test('the grammar checker accepts a keepalive mid-stream and flags any event type outside §1.5', async t => {
+  let clock = 0
+  const { w } = writer({}, { now: () => clock })
+  let text = w.heartbeat()
+  clock = 1000
+  text += w.heartbeat() + w.chunk(delta({ content: 'x' }, 'stop')) + w.end()
+  t.ok(types(text).includes('keepalive'))
+  t.same(grammarProblems(framesOf(text)), [], 'keepalive is part of the grammar')
+
+  const invented = framesOf(text).map(frame => {
+    const event = JSON.parse(frame.data)
+    if (event.type !== 'keepalive') return frame
+    return { event: 'response.heartbeat', data: JSON.stringify({ ...event, type: 'response.heartbeat' }) }
+  })
+  t.same(grammarProblems(invented), ['event 2 (response.heartbeat): not an event type of the grammar'])
+  const unknownDelta = framesOf(text).map(frame => {
+    const event = JSON.parse(frame.data)
+    if (event.type !== 'response.output_text.delta') return frame
+    return { event: 'response.output_text.annotation.added', data: JSON.stringify({ ...event, type: 'response.output_text.annotation.added' }) }
+  })
+  t.match(grammarProblems(unknownDelta), [/response\.output_text\.annotation\.added\): not an event type of the grammar/])
+})
