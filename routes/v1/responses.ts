@@ -6,7 +6,7 @@ import { requestError } from '../../src/adapters/responses/failure.ts'
 import { newResponseCore } from '../../src/adapters/responses/ids.ts'
 import { identify, inlineReferences, pageOfItems, referencedIds } from '../../src/adapters/responses/items.ts'
 import { createReasoningSealer, reasoningKey } from '../../src/adapters/responses/reasoning-token.ts'
-import { chatRequest, refuseUnsupported, requestItems, withoutPriorReasoning, type ResponsesBody } from '../../src/adapters/responses/request.ts'
+import { chatRequest, refuseUnsupported, requestItems, type ResponsesBody } from '../../src/adapters/responses/request.ts'
 import { responseFromCompletion, responseSetup } from '../../src/adapters/responses/response.ts'
 import { ResponsesEventWriter } from '../../src/adapters/responses/stream-writer.ts'
 import type { Item, ResponseObject } from '../../src/adapters/responses/types.ts'
@@ -60,16 +60,6 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
   const sealer = createReasoningSealer(reasoningKey(config.REASONING_SECRET, config.topology.upstreams.flatMap(upstream => upstream.keys)))
   const reserve = config.RATE_LIMIT_DEFAULT_MAX_TOKENS
 
-  /** Per target: the chat body, with earlier turns' reasoning only for models that think (wire-apis §1.3). */
-  function payloadsFor (chat: Record<string, unknown>) {
-    const options = { limits: modelLimits, fillMaxTokens: true }
-    const withReasoning = translatedPayloads(chat, options)
-    const bare = withoutPriorReasoning(chat)
-    if (bare === null) return withReasoning
-    const withoutReasoning = translatedPayloads(bare, options)
-    return (model: string, nativeTools: boolean) => (modelLimits.thinks(model) ? withReasoning : withoutReasoning)(model, nativeTools)
-  }
-
   async function fromStore<T> (read: () => Promise<T>): Promise<T> {
     try {
       return await read()
@@ -110,7 +100,7 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     const call = upstreamCall(request, reply, {
       api: 'responses',
       model: body.model,
-      payloadFor: payloadsFor(gather ? { ...chat, stream: true } : chat),
+      payloadFor: translatedPayloads(gather ? { ...chat, stream: true } : chat, { limits: modelLimits, fillMaxTokens: true }),
       session,
       answer: answerShape(usesTools)
     })

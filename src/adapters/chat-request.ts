@@ -76,9 +76,22 @@ export interface TranslatedPayloadOptions {
 const THINKING_FIELDS = ['enable_thinking', 'thinking_budget', 'reasoning_effort']
 
 /**
+ * The messages without earlier turns' `reasoning_content`, for models that do not think (Qwen-Coder, qwen-max): they
+ * have no use for it. The same array when there is none to drop.
+ */
+export function withoutPriorReasoning (messages: unknown): unknown {
+  if (!Array.isArray(messages) || !messages.some(message => typeof message === 'object' && message !== null && 'reasoning_content' in message)) return messages
+  return messages.map(message => {
+    if (typeof message !== 'object' || message === null || !('reasoning_content' in message)) return message
+    const { reasoning_content: _dropped, ...rest } = message as Record<string, unknown>
+    return rest
+  })
+}
+
+/**
  * The bodies to send upstream for a chat request another API family translated (Responses, Anthropic Messages):
- * per target, the upstream's model id; `max_tokens` clamped to what that model can give (or filled in); no thinking
- * switch for models that have none (Qwen-Coder); `reasoning_effort` mapped; usage asked for on streams; and the XML
+ * per target, the upstream's model id; `max_tokens` clamped to what that model can give (or filled in); for models
+ * without thinking (Qwen-Coder) no thinking switch and no earlier turns' reasoning; `reasoning_effort` mapped; usage asked for on streams; and the XML
  * tool protocol for upstreams without native tools.
  */
 export function translatedPayloads (body: Record<string, unknown>, options: TranslatedPayloadOptions): (model: string, nativeTools: boolean) => string {
@@ -89,7 +102,10 @@ export function translatedPayloads (body: Record<string, unknown>, options: Tran
     const asked = typeof out.max_tokens === 'number' ? out.max_tokens : null
     if (ceiling !== null && (asked === null ? options.fillMaxTokens === true : asked > ceiling)) out.max_tokens = ceiling
     if (options.limits.thinks(model)) out = mapReasoningEffort(out as Body)
-    else for (const field of THINKING_FIELDS) delete out[field]
+    else {
+      for (const field of THINKING_FIELDS) delete out[field]
+      out.messages = withoutPriorReasoning(out.messages)
+    }
     if (out.stream === true) out.stream_options = { include_usage: true }
     if (withTools && !nativeTools) out = toXmlToolRequest(out)
     return JSON.stringify(out)

@@ -279,4 +279,5 @@ t.test('thinking the gateway signed comes back accepted: its text reaches the up
   t.equal(coderUpstream.model, 'qwen3-coder-plus')
   t.notOk('enable_thinking' in coderUpstream || 'thinking_budget' in coderUpstream, 'no thinking switch for Qwen-Coder')
   t.match(coderUpstream.messages, [{ role: 'user' }, { role: 'assistant', content: reply('capital of France?') }, { role: 'user', content: 'and of Italy?' }])
+  t.notOk('reasoning_content' in coderUpstream.messages[1], 'nor the earlier turn\'s reasoning, which a model without thinking has no use for')
 })

@@ -26,6 +26,12 @@ t.test('thinking: mapped to DashScope for models that think, dropped for those t
   t.notOk('enable_thinking' in coder || 'thinking_budget' in coder || 'reasoning_effort' in coder)
 })
 
+t.test('earlier turns\' reasoning goes only to models that think', async t => {
+  const history = [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b', reasoning_content: 'because' }, { role: 'user', content: 'c' }]
+  t.equal(out({ model: 'x', messages: history }, 'qwen3-max').messages[1].reasoning_content, 'because')
+  t.same(out({ model: 'x', messages: history }, 'qwen3-coder-plus').messages[1], { role: 'assistant', content: 'b' })
+})
+
 t.test('streams ask for usage; upstreams without native tools get the XML protocol', async t => {
   t.same(out({ model: 'x', messages, stream: true }, 'qwen-plus').stream_options, { include_usage: true })
   const tools = [{ type: 'function', function: { name: 'read_file', parameters: { type: 'object' } } }]

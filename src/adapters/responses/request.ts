@@ -46,23 +46,6 @@ export function responseFormat (text: unknown): Record<string, unknown> | undefi
   return { type: 'json_schema', json_schema: schema }
 }
 
-/**
- * The chat body without prior reasoning: for models that do not think (Qwen-Coder, qwen-max), which have no use for
- * the `reasoning_content` of earlier turns. Null when there is none to drop.
- */
-export function withoutPriorReasoning (chat: Record<string, unknown>): Record<string, unknown> | null {
-  const messages = chat.messages as Array<Record<string, unknown>>
-  if (!messages.some(message => 'reasoning_content' in message)) return null
-  return {
-    ...chat,
-    messages: messages.map(message => {
-      if (!('reasoning_content' in message)) return message
-      const { reasoning_content: _dropped, ...rest } = message
-      return rest
-    })
-  }
-}
-
 export interface TranslatedRequest {
   chat: Record<string, unknown>
   names: ToolNames
