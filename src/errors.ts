@@ -86,12 +86,19 @@ export const invalidClientKey = () => new GatewayError({
   errorType: 'client_auth'
 })
 
+/**
+ * One text for an unknown model wherever it shows: GET /v1/models/{model} (the gateway's catalog) and every family
+ * whose upstream answered that it does not know the model (src/adapters/upstream-errors.ts).
+ */
+export const modelNotFoundMessage = (model: string) =>
+  `The model ${model === '' ? 'asked for' : `'${model}'`} does not exist or is not served by this gateway. GET /v1/models lists the models it serves.`
+
 export const modelNotFound = (model: string) => new GatewayError({
   statusCode: 404,
   type: 'invalid_request_error',
   param: 'model',
   code: 'model_not_found',
-  message: `The model '${model}' does not exist or is not served by this gateway.`,
+  message: modelNotFoundMessage(model),
   errorType: 'client_invalid'
 })
 

@@ -23,6 +23,12 @@ function pickError (errors: VerboseError[]): VerboseError {
   return errors.find(error => error.keyword === 'anyOf') ?? errors[0]
 }
 
+// Ajv's own words ("must NOT have fewer than 1 characters", "must be <= 10") read as a machine's.
+const TYPE_NAMES: Record<string, string> = {
+  string: 'a string', integer: 'an integer', number: 'a number', boolean: 'true or false', object: 'an object', array: 'an array', null: 'null'
+}
+const COMPARISONS: Record<string, string> = { '>=': 'at least', '<=': 'at most', '>': 'greater than', '<': 'less than' }
+
 function explain (error: VerboseError): string {
   const params = error.params as Record<string, unknown>
   switch (error.keyword) {
@@ -33,6 +39,17 @@ function explain (error: VerboseError): string {
       return `must be one of ${(params.allowedValues as unknown[]).map(value => JSON.stringify(value)).join(', ')}`
     case 'const':
       return `must be ${JSON.stringify(params.allowedValue)}`
+    case 'type':
+      return `must be ${TYPE_NAMES[String(params.type)] ?? String(params.type)}`
+    case 'minLength':
+      return params.limit === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters long`
+    case 'maxLength':
+      return `must be at most ${String(params.limit)} characters long`
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return `must be ${COMPARISONS[String(params.comparison)] ?? String(params.comparison)} ${String(params.limit)}`
     default:
       return error.message ?? 'is invalid'
   }
@@ -46,5 +63,7 @@ export function fromValidationErrors (errors: FastifySchemaValidationError[], co
   if (missing) return invalidRequest(`Missing required parameter: '${param}'${where}.`, param, 'missing_required_parameter')
   if (!param && context === 'body') return invalidRequest('The request body must be a JSON object, sent with "Content-Type: application/json".', null, 'invalid_type')
   if (!param) return invalidRequest(`The request ${context} ${explain(error)}.`, null, 'invalid_type')
-  return invalidRequest(`Invalid value for '${param}'${where}: ${explain(error)}.`, param, error.keyword === 'type' ? 'invalid_type' : 'invalid_value')
+  // A model that is no string, or an empty one, never reaches the upstream: say where the valid ids are.
+  const hint = param === 'model' && context === 'body' ? ' GET /v1/models lists the models this gateway serves.' : ''
+  return invalidRequest(`Invalid value for '${param}'${where}: ${explain(error)}.${hint}`, param, error.keyword === 'type' ? 'invalid_type' : 'invalid_value')
 }

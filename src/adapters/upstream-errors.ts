@@ -1,4 +1,4 @@
-import { GatewayError, typeForStatus } from '../errors.ts'
+import { GatewayError, modelNotFoundMessage, typeForStatus } from '../errors.ts'
 import type { PenaltyInput, PenaltyReason, Refusal } from '../upstream/key-ring.ts'
 
 // DashScope sends errors in three shapes (wire contract §1.8): OpenAI's {"error":{...}}, native unwrapped
@@ -66,6 +66,20 @@ function describe (status: number, fields: Fields, context: UpstreamContext, err
   return fields.message ?? `The upstream ${context.host} answered HTTP ${status}.`
 }
 
+// An upstream that does not know the model: DashScope and OpenAI say code model_not_found ("The model `x` does not
+// exist or you do not have access to it."), vLLM a 404 "The model `x` does not exist.", Ollama a 404 'model "x" not
+// found, try pulling it first'. All get the text GET /v1/models/{model} gives, naming the model the upstream named.
+const MODEL_NOT_FOUND_CODE = /^model_?not_?found$/i
+const MODEL_NOT_FOUND_TEXT = /\bmodel\b.*\b(?:does not exist|not found)\b/i
+const NAMED_MODEL = /\bmodel\s+[`'"]([^`'"]+)[`'"]/i
+
+/** The model the upstream says it does not know, '' when it did not name it, or null when the error is another. */
+export function unknownModel (status: number, fields: Fields): string | null {
+  const message = fields.message ?? ''
+  if (!MODEL_NOT_FOUND_CODE.test(fields.code ?? '') && !(status === 404 && MODEL_NOT_FOUND_TEXT.test(message))) return null
+  return NAMED_MODEL.exec(message)?.[1] ?? ''
+}
+
 // Retrying cannot fix these, so tell OpenAI SDKs not to (they otherwise retry 429 and 5xx).
 const NOT_RETRYABLE = new Set(['upstream_quota', 'upstream_auth', 'upstream_bad_request', 'upstream_content_filter', 'upstream_context_length'])
 
@@ -76,12 +90,13 @@ export function errorFromUpstream (status: number, fields: Fields | null, contex
   if (errorType === 'upstream_rate_limit' && retryAfter) headers['retry-after'] = retryAfter
   const statusCode = status >= 400 && status <= 599 ? status : 502
   const type = errorType === 'upstream_quota' ? 'insufficient_quota' : (known.type ?? typeForStatus(status))
+  const model = errorType === 'upstream_bad_request' ? unknownModel(status, known) : null
   return new GatewayError({
     statusCode,
-    message: describe(status, known, context, errorType),
-    type,
-    code: known.code,
-    param: known.param,
+    message: model === null ? describe(status, known, context, errorType) : modelNotFoundMessage(model),
+    type: model === null ? type : 'invalid_request_error',
+    code: model === null ? known.code : 'model_not_found',
+    param: model === null ? known.param : 'model',
     source: 'upstream',
     headers,
     errorType,

@@ -27,16 +27,34 @@ export function tokenCounts (usage: Usage | null | undefined): TokenCounts | nul
   }
 }
 
-/** Sums the usage of several answers (a legacy request with an array prompt fans out into several). */
-export function addUsage (total: Usage | null, usage: Usage | null | undefined): Usage | null {
-  if (!usage) return total
-  const sum = (a?: number | null, b?: number | null) => (a ?? 0) + (b ?? 0)
-  if (!total) return { ...usage }
-  return {
-    prompt_tokens: sum(total.prompt_tokens, usage.prompt_tokens),
-    completion_tokens: sum(total.completion_tokens, usage.completion_tokens),
-    total_tokens: sum(total.total_tokens, usage.total_tokens),
-    prompt_tokens_details: { cached_tokens: sum(total.prompt_tokens_details?.cached_tokens, usage.prompt_tokens_details?.cached_tokens) },
-    completion_tokens_details: { reasoning_tokens: sum(total.completion_tokens_details?.reasoning_tokens, usage.completion_tokens_details?.reasoning_tokens) }
+type Counts = Record<string, number>
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** The numeric fields of both, summed; a field only one of them has counts 0 in the other. */
+function sumCounts (a: Record<string, unknown>, b: Record<string, unknown>): Counts {
+  const out: Counts = {}
+  for (const source of [a, b]) {
+    for (const [key, value] of Object.entries(source)) if (typeof value === 'number') out[key] = (out[key] ?? 0) + count(value)
   }
+  return out
+}
+
+/**
+ * Sums the usage of several answers (a legacy request with an array prompt fans out into several), and gives one
+ * answer's usage the same shape: prompt_tokens, completion_tokens and total_tokens always; every other number the
+ * upstream sent (cache_read_input_tokens ...); prompt_tokens_details and completion_tokens_details when either side
+ * has them, with every number in them. A missing field counts 0, a missing total_tokens as prompt + completion.
+ */
+export function addUsage (total: Usage | null, usage: Usage | null | undefined): Usage | null {
+  if (!isRecord(usage)) return total
+  const next: Record<string, unknown> = { ...usage, total_tokens: usage.total_tokens ?? count(usage.prompt_tokens) + count(usage.completion_tokens) }
+  const base = (total ?? {}) as Record<string, unknown>
+  const out: Record<string, unknown> = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, ...sumCounts(base, next) }
+  for (const key of ['prompt_tokens_details', 'completion_tokens_details']) {
+    const mine = base[key]
+    const theirs = next[key]
+    if (isRecord(mine) || isRecord(theirs)) out[key] = sumCounts(isRecord(mine) ? mine : {}, isRecord(theirs) ? theirs : {})
+  }
+  return out as Usage
 }

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { Nullable, Open, SamplingSchema, StringEnum } from './common.ts'
+import { Nullable, Open, OUTPUT_TOKENS_TEXT, OutputTokens, SamplingSchema, StringEnum } from './common.ts'
 
 // As permissive as OpenAI's own API and no stricter: a schema that refuses what the real API
 // takes breaks an agent in the field. Only what the gateway relies on, or OpenAI itself rejects, is checked.
@@ -42,10 +42,10 @@ const Tool = Type.Object({
 }, Open)
 
 export const ChatCompletionRequestSchema = Type.Object({
-  model: Type.String(),
+  model: Type.String({ minLength: 1 }),
   messages: Type.Array(ChatMessage, { minItems: 1 }),
   ...SamplingSchema,
-  max_completion_tokens: Nullable(Type.Integer({ minimum: 1 }), 'a positive integer, or null'),
+  max_completion_tokens: Nullable(OutputTokens(), `${OUTPUT_TOKENS_TEXT}, or null`),
   logprobs: Nullable(Type.Boolean(), 'true, false or null'),
   top_logprobs: Nullable(Type.Integer({ minimum: 0, maximum: 20 }), 'an integer from 0 to 20, or null'),
   tools: Type.Optional(Type.Array(Tool)),

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Nullable, Open, SamplingSchema } from './common.ts'
 
 export const CompletionRequestSchema = Type.Object({
-  model: Type.String(),
+  model: Type.String({ minLength: 1 }),
   prompt: Type.Union([
     Type.String(),
     Type.Array(Type.String(), { minItems: 1, maxItems: 128 })

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { Nullable, Open, StringEnum } from './common.ts'
+import { Nullable, Open, OutputTokens, StringEnum } from './common.ts'
 
 // Anthropic Messages requests, checked only where the gateway relies on a shape (wire-apis §2.2): every object
 // stays open, because Claude Code sends fields and block types newer than this schema (context_management,
@@ -44,7 +44,7 @@ const common = {
 
 export const MessagesRequestSchema = Type.Object({
   ...common,
-  max_tokens: Type.Integer({ minimum: 1 }),
+  max_tokens: OutputTokens(),
   stream: Nullable(Type.Boolean(), 'true, false or null'),
   stop_sequences: Type.Optional(Type.Array(Type.String())),
   temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),

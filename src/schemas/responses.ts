@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { Nullable, Open, StringEnum } from './common.ts'
+import { Nullable, Open, OUTPUT_TOKENS_TEXT, OutputTokens, StringEnum } from './common.ts'
 
 // The Responses API request, as permissive as OpenAI's: items and tools are open objects (clients send fields the
 // gateway passes by), and only what the gateway relies on, or OpenAI itself rejects, is checked here.
@@ -25,7 +25,7 @@ export const ResponseRequestSchema = Type.Object({
   store: Nullable(Type.Boolean(), 'true, false or null'),
   stream: Nullable(Type.Boolean(), 'true, false or null'),
   include: Nullable(Type.Array(Type.String()), 'an array of strings, or null'),
-  max_output_tokens: Nullable(Type.Integer({ minimum: 1 }), 'a positive integer, or null'),
+  max_output_tokens: Nullable(OutputTokens(), `${OUTPUT_TOKENS_TEXT}, or null`),
   temperature: Nullable(Type.Number({ minimum: 0, maximum: 2 }), 'a number from 0 to 2, or null'),
   top_p: Nullable(Type.Number({ minimum: 0, maximum: 1 }), 'a number from 0 to 1, or null'),
   metadata: Nullable(Type.Object({}, Open), 'an object of string values, or null'),
