@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parseMaxOutputTokens } from './model-limits.ts'
-import { buildTopology, readGatewayFile, splitList, TopologyError, type Topology } from './topology.ts'
+import { buildTopology, readGatewayFile, splitList, TopologyError, trimBaseUrl, type Topology } from './topology.ts'
 
 // Every setting comes from the environment and is checked here, once, at start.
 // Nothing else in the gateway reads process.env.
@@ -78,6 +78,8 @@ export interface Config extends Omit<RawConfig, 'DASHSCOPE_API_KEY' | 'GATEWAY_A
   MODEL_MAX_OUTPUT_TOKENS: string[]
   /** Upstreams, model routes and client keys: from GATEWAY_CONFIG when set, else from the variables above. */
   topology: Topology
+  /** What was accepted but corrected (a base URL that ended with an endpoint), one line each: logged at start. */
+  warnings: string[]
 }
 
 export class ConfigError extends Error {
@@ -99,9 +101,12 @@ export function loadConfig (env: Record<string, string | undefined> = {}): Confi
   if (problem) throw new ConfigError(describeProblem(problem.path, input))
 
   const raw = converted as RawConfig
+  const warnings: string[] = []
+  const baseUrl = trimBaseUrl(raw.DASHSCOPE_BASE_URL)
+  if (baseUrl.endpoint) warnings.push(`DASHSCOPE_BASE_URL ends with ${baseUrl.endpoint}, an endpoint: using ${baseUrl.url}`)
   const config = {
     ...raw,
-    DASHSCOPE_BASE_URL: raw.DASHSCOPE_BASE_URL.replace(/\/+$/, ''),
+    DASHSCOPE_BASE_URL: baseUrl.url,
     DASHSCOPE_API_KEY: splitList(raw.DASHSCOPE_API_KEY),
     GATEWAY_API_KEYS: splitList(raw.GATEWAY_API_KEYS),
     MODELS: splitList(raw.MODELS),
@@ -122,8 +127,8 @@ export function loadConfig (env: Record<string, string | undefined> = {}): Confi
       requestsPerMinute: config.RATE_LIMIT_RPM,
       tokensPerMinute: config.RATE_LIMIT_TPM,
       aliases: config.MODEL_ALIASES
-    }, env)
-    return { ...config, HOST: listenHost(config.HOST, topology.clients.length > 0, config.GATEWAY_ALLOW_OPEN), topology }
+    }, env, warning => warnings.push(warning))
+    return { ...config, HOST: listenHost(config.HOST, topology.clients.length > 0, config.GATEWAY_ALLOW_OPEN), topology, warnings }
   } catch (error) {
     if (error instanceof TopologyError) throw new ConfigError(`Invalid configuration: ${error.message}`)
     throw error

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { Type, type Static } from '@sinclair/typebox'
-import { Value } from '@sinclair/typebox/value'
+import { Type, type Static, type TObject } from '@sinclair/typebox'
+import { Value, ValueErrorType } from '@sinclair/typebox/value'
 import { parse as parseYaml } from 'yaml'
 
 // What environment variables cannot express lives in an optional file (GATEWAY_CONFIG, YAML or JSON): several
@@ -105,6 +105,7 @@ export class TopologyError extends Error {
 /** A comma-separated setting as a list, blanks dropped. */
 export const splitList = (value: string | undefined) => (value ?? '').split(',').map(item => item.trim()).filter(Boolean)
 
+/** The file's contents, checked against GatewayFileSchema; a TopologyError names the file and what is wrong where. */
 export function readGatewayFile (path: string): GatewayFile {
   let text: string
   try {
@@ -112,24 +113,102 @@ export function readGatewayFile (path: string): GatewayFile {
   } catch (error) {
     throw new TopologyError(`GATEWAY_CONFIG: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
   }
+  const json = /\.json$/i.test(path)
   let data: unknown
   try {
-    data = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text)
+    data = json ? (text.trim() === '' ? null : JSON.parse(text)) : parseYaml(text)
   } catch (error) {
-    throw new TopologyError(`GATEWAY_CONFIG: ${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`)
+    throw new TopologyError(`GATEWAY_CONFIG: ${path} is not valid ${json ? 'JSON' : 'YAML'}: ${parseErrorText(error as Error, text)}`)
   }
-  const problem = Value.Errors(GatewayFileSchema, data ?? {}).First()
+  // An empty file (or one of comments only) is more likely a mistake (the wrong file, a failed template) than a wish.
+  if (data === null || data === undefined) {
+    throw new TopologyError(`GATEWAY_CONFIG: ${path} is empty${json ? '' : ' (or only comments)'}: it needs upstreams, models or clients; unset GATEWAY_CONFIG to use the environment alone`)
+  }
+  const errors = [...Value.Errors(GatewayFileSchema, data)]
+  // A misspelt property also shows as the real one missing: the misspelling is the one worth naming.
+  const problem = errors.find(error => error.type === ValueErrorType.ObjectAdditionalProperties) ?? errors[0]
+  if (problem?.type === ValueErrorType.ObjectAdditionalProperties) {
+    const cut = problem.path.lastIndexOf('/')
+    const name = problem.path.slice(cut + 1).replace(/~1/g, '/').replace(/~0/g, '~')
+    const known = Object.keys((problem.schema as TObject).properties)
+    throw new TopologyError(`GATEWAY_CONFIG: ${path}: ${problem.path.slice(0, cut) || '/'}: unknown property ${name} (${suggest(name, known)})`)
+  }
   if (problem) throw new TopologyError(`GATEWAY_CONFIG: ${path}: ${problem.path || '/'} ${problem.message.toLowerCase()}`)
-  return (data ?? {}) as GatewayFile
+  return data as GatewayFile
+}
+
+/**
+ * A parse error's message with the lines that show where: the yaml package's own code frame, or one made for
+ * JSON.parse's "(line L column C)"; indented under the first line.
+ */
+function parseErrorText (error: Error, text: string): string {
+  let [first, ...frame] = error.message.replace(/\n+$/, '').split('\n')
+  const at = /(?: at position \d+)? \(line (\d+) column (\d+)\)$/.exec(first)
+  if (frame.length === 0 && at) {
+    first = `${first.slice(0, at.index)} at line ${at[1]}, column ${at[2]}:`
+    frame = [text.split(/\r?\n/)[Number(at[1]) - 1] ?? '', `${' '.repeat(Number(at[2]) - 1)}^`]
+  }
+  if (frame[0] === '') frame.shift()
+  return [first, ...frame.map(line => line === '' ? '' : `    ${line}`)].join('\n')
+}
+
+/** "did you mean X?" for the known name nearest by edit distance, else the list of known names. */
+function suggest (name: string, known: string[]): string {
+  let best = ''
+  let bestDistance = Infinity
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase())
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance]
+  }
+  return bestDistance <= 2 && bestDistance * 2 < best.length
+    ? `did you mean ${best}?`
+    : `known properties: ${known.join(', ')}`
+}
+
+/** Edits (insert, delete, replace, swap two neighbours) that turn a into b. */
+export function editDistance (a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1)
+    }
+  }
+  return d[a.length][b.length]
+}
+
+const ENDPOINT = /\/(chat\/completions|completions|embeddings|models|responses|messages)$/
+
+/**
+ * A base URL without trailing slashes, and without an endpoint pasted at its end (…/v1/chat/completions is …/v1):
+ * `endpoint` says which one was cut, for the warning.
+ */
+export function trimBaseUrl (url: string): { url: string, endpoint?: string } {
+  const bare = url.replace(/\/+$/, '')
+  const match = ENDPOINT.exec(bare)
+  if (!match) return { url: bare }
+  return { url: bare.slice(0, match.index).replace(/\/+$/, ''), endpoint: match[0] }
 }
 
 /** Combines the file (if any) with the environment's defaults into the routing the gateway uses. */
-export function buildTopology (file: GatewayFile, defaults: TopologyDefaults, env: Record<string, string | undefined>): Topology {
+export function buildTopology (
+  file: GatewayFile,
+  defaults: TopologyDefaults,
+  env: Record<string, string | undefined>,
+  /** Told, in one line each, what was accepted but corrected (an endpoint at the end of a base_url). */
+  warn: (message: string) => void = () => {}
+): Topology {
   const fail = (message: string): never => { throw new TopologyError(`GATEWAY_CONFIG: ${message}`) }
+  const baseUrlOf = (upstream: { name: string, base_url: string }) => {
+    const { url, endpoint } = trimBaseUrl(upstream.base_url)
+    if (endpoint) warn(`GATEWAY_CONFIG: upstream "${upstream.name}": base_url ends with ${endpoint}, an endpoint: using ${url}`)
+    return url
+  }
   const upstreams: UpstreamSpec[] = file.upstreams
     ? file.upstreams.map(upstream => ({
       name: upstream.name,
-      baseUrl: upstream.base_url.replace(/\/+$/, ''),
+      baseUrl: baseUrlOf(upstream),
       keys: [...(upstream.api_keys ?? []), ...splitList(upstream.api_keys_env ? env[upstream.api_keys_env] : undefined)],
       nativeTools: upstream.native_tools ?? true,
       embeddingsBatchSize: upstream.embeddings_batch_size

@@ -109,7 +109,7 @@ clients:
   const cases: Array<[string, string, RegExp]> = [
     ['broken.yaml', 'upstreams: [', /is not valid YAML/],
     ['broken.json', '{"upstreams": ', /is not valid JSON/],
-    ['unknown-field.yaml', 'upstream: []', /unknown-field\.yaml: \/upstream unexpected property/],
+    ['unknown-field.yaml', 'upstream: []', /unknown-field\.yaml: \/: unknown property upstream \(did you mean upstreams\?\)$/],
     ['bad-url.yaml', 'upstreams: [{ name: a, base_url: "ftp://x" }]', /\/upstreams\/0\/base_url/],
     ['bad-target.yaml', 'upstreams: [{ name: a, base_url: "http://x/v1" }]\nmodels: [{ id: m, targets: [{ upstream: b }] }]', /model "m" names upstream "b"/],
     ['twice.yaml', 'models: [{ id: m, targets: [{ upstream: dashscope }] }, { id: n, aliases: [m], targets: [{ upstream: dashscope }] }]', /"m" is declared twice/],
