@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The gateway: Node.js 24 runs the TypeScript sources directly (type stripping), so there is no build step.
 # Production dependencies only, a non-root user, a HEALTHCHECK on /health/ready. docker-compose.yml runs two replicas.
-ARG NODE_IMAGE=node:24-slim
+# Pinned to one release (Node 24 LTS on Debian 12): an image rebuilt later runs the same Node.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app

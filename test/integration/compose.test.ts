@@ -165,6 +165,10 @@ t.test('docker-compose.yml parses and wires the deployment together', async t =>
 
   // Redis.
   t.ok(compose.services.redis.healthcheck?.test, 'Redis has a healthcheck')
+  for (const [name, service] of Object.entries(compose.services) as Array<[string, any]>) {
+    t.ok(service.healthcheck?.test, `${name} has a healthcheck`)
+    if (service.image && !String(service.image).endsWith(':local')) t.match(service.image, /:v?\d+\.\d+\.\d+(-[a-z]+)?$/, `${name}'s image is pinned to one release (${service.image})`)
+  }
   t.same(compose.services.redis.ports, [], 'Redis is not published')
 })
 
@@ -243,7 +247,10 @@ function dockerignored (patterns: string[], path: string): boolean {
 t.test('the Dockerfile builds a small, non-root production image that runs node src/server.ts', async t => {
   const { stages } = dockerfileStages(read('Dockerfile'))
   t.ok(stages.length >= 2, 'multi-stage')
-  t.ok(stages.every(stage => /^node:24-slim\b/.test(stage.from.split(/\s+/)[0])), `every stage is node:24-slim (${stages.map(stage => stage.from).join(', ')})`)
+  const image = /^ARG NODE_IMAGE=(\S+)$/m.exec(read('Dockerfile'))?.[1] ?? ''
+  t.match(image, /^node:24\.\d+\.\d+-bookworm-slim$/, `the Node image is one pinned release of Node 24 (${image})`)
+  const fromImage = (from: string) => { const name = from.split(/\s+/)[0]; return name === image || /^\$\{NODE_IMAGE\}$/.test(name) }
+  t.ok(stages.every(stage => fromImage(stage.from)), `every stage is that image (${stages.map(stage => stage.from).join(', ')})`)
   const [deps, final] = [stages[0], stages.at(-1)!]
   t.ok(deps.lines.some(line => /npm ci\b.*--omit=dev/.test(line)), 'production dependencies only, from the lockfile (npm ci --omit=dev)')
   t.ok(final.lines.some(line => /^COPY --from=\S+ \/app\/node_modules/.test(line)), 'the final stage takes node_modules from the deps stage')

@@ -126,7 +126,7 @@ t.test('rolling updates never go below two ready pods, and shutdown fits in the 
   const preStop = container.lifecycle?.preStop
   const sleepSeconds = preStop?.sleep?.seconds ?? Number(preStop?.exec?.command?.at(-1))
   t.ok(sleepSeconds >= 3, `preStop waits ${sleepSeconds} s, so the pod leaves the endpoints before SIGTERM`)
-  if (preStop?.exec) t.same(preStop.exec.command.slice(0, -1), ['sleep'], 'with the image\'s own sleep (coreutils in node:24-slim)')
+  if (preStop?.exec) t.same(preStop.exec.command.slice(0, -1), ['sleep'], 'with the image\'s own sleep (coreutils in the bookworm-slim Node image)')
   t.ok(pod.terminationGracePeriodSeconds > sleepSeconds + config.SHUTDOWN_GRACE_MS / 1000,
     `terminationGracePeriodSeconds (${pod.terminationGracePeriodSeconds}) > preStop (${sleepSeconds} s) + SHUTDOWN_GRACE_MS (${config.SHUTDOWN_GRACE_MS / 1000} s)`)
   t.equal(container.readinessProbe.httpGet.path, '/health/ready', 'readiness is /health/ready')
