@@ -29,13 +29,15 @@ export function tokenCounts (usage: Usage | null | undefined): TokenCounts | nul
 
 type Counts = Record<string, number>
 
+const DETAILS = ['prompt_tokens_details', 'completion_tokens_details']
+
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** The numeric fields of both, summed; a field only one of them has counts 0 in the other. */
 function sumCounts (a: Record<string, unknown>, b: Record<string, unknown>): Counts {
   const out: Counts = {}
   for (const source of [a, b]) {
-    for (const [key, value] of Object.entries(source)) if (typeof value === 'number') out[key] = (out[key] ?? 0) + count(value)
+    for (const [key, value] of Object.entries(source)) if (typeof value === 'number' || value === null) out[key] = (out[key] ?? 0) + count(value)
   }
   return out
 }
@@ -51,7 +53,8 @@ export function addUsage (total: Usage | null, usage: Usage | null | undefined):
   const next: Record<string, unknown> = { ...usage, total_tokens: usage.total_tokens ?? count(usage.prompt_tokens) + count(usage.completion_tokens) }
   const base = (total ?? {}) as Record<string, unknown>
   const out: Record<string, unknown> = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, ...sumCounts(base, next) }
-  for (const key of ['prompt_tokens_details', 'completion_tokens_details']) {
+  for (const key of DETAILS) {
+    delete out[key]
     const mine = base[key]
     const theirs = next[key]
     if (isRecord(mine) || isRecord(theirs)) out[key] = sumCounts(isRecord(mine) ? mine : {}, isRecord(theirs) ? theirs : {})
