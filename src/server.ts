@@ -21,6 +21,7 @@ const logStream = pino.destination({ dest: 1, minLength: 4096, sync: false })
 setInterval(() => logStream.flush(), 500).unref()
 
 const server = Fastify(serverOptions(config, logStream))
+for (const warning of config.warnings) server.log.warn(warning)
 await server.register(fp(app), { config })
 
 // Streams still open when SHUTDOWN_GRACE_MS runs out are ended with an error event (src/pipeline/service.ts); the
@@ -41,4 +42,26 @@ closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS }, async fu
 
 // Agents open many connections at once (and nginx one per request): Node's default backlog of 511 drops the rest of a
 // burst, each dropped client waiting a second for its retry. The kernel caps this at net.core.somaxconn.
-await server.listen({ port: config.PORT, host: config.HOST, backlog: 4096 })
+try {
+  await server.listen({ port: config.PORT, host: config.HOST, backlog: 4096 })
+} catch (error) {
+  const problem = listenProblem(error as NodeJS.ErrnoException, config)
+  if (!problem) throw error
+  // Like an invalid setting: one line on stderr naming what to change, and exit code 1 (the warnings logged so far first).
+  try {
+    logStream.flushSync()
+  } catch {}
+  console.error(problem)
+  process.exit(1)
+}
+
+/** The line for a listen error the operator can fix with PORT or HOST; undefined for any other error. */
+function listenProblem (error: NodeJS.ErrnoException, { PORT, HOST }: Config): string | undefined {
+  switch (error.code) {
+    case 'EADDRINUSE': return `Port ${PORT} is in use on ${HOST}; set PORT to a free port (or stop the other process)`
+    case 'EACCES': return `Port ${PORT} on ${HOST} needs privileges this process does not have (ports below 1024 usually do); set PORT to 1024 or above`
+    case 'EADDRNOTAVAIL': return `HOST=${HOST} is not an address of this machine; set HOST to one of its addresses`
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return `HOST=${HOST} does not resolve to an address; set HOST to an IP address or a name this machine resolves`
+  }
+}
