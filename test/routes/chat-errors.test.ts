@@ -41,6 +41,21 @@ t.test('upstream errors keep their status and arrive in the envelope, streamed o
   }
 })
 
+t.test('an unknown model: the upstream\'s 404 reads as GET /v1/models/{model} does, naming the model', async t => {
+  const { baseURL } = await startStack(t)
+  for (const stream of [false, true]) {
+    const res = await postJson(`${baseURL}/chat/completions`, { model: 'qwen-nope', messages: user('x'), stream })
+    t.equal(res.status, 404)
+    t.equal(res.headers.get('x-gateway-error-source'), 'upstream')
+    t.same((await res.json() as any).error, {
+      message: "The model 'qwen-nope' does not exist or is not served by this gateway. GET /v1/models lists the models it serves.",
+      type: 'invalid_request_error',
+      param: 'model',
+      code: 'model_not_found'
+    }, stream ? 'streamed' : 'answered')
+  }
+})
+
 t.test('a client can tell the upstream refusing the gateway\'s key from its own bad key', async t => {
   const { baseURL } = await startStack(t, { sim: { apiKeys: ['sk-upstream-right'] }, env: { DASHSCOPE_API_KEY: 'sk-upstream-wrong', GATEWAY_API_KEYS: 'client-key' } })
   const own = await postJson(`${baseURL}/chat/completions`, chat({}), { authorization: 'Bearer not-a-client-key' })

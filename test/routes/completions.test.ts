@@ -82,6 +82,8 @@ t.test('JSON: an array prompt with n=2 gives prompt-major choice indexes and sum
   t.equal(answer.usage.prompt_tokens, 6, 'prompt tokens summed over both calls')
   t.equal(answer.usage.completion_tokens, 10, 'completion tokens summed over both calls')
   t.equal(answer.usage.total_tokens, 16)
+  t.same(Object.keys(answer.usage), ['prompt_tokens', 'completion_tokens', 'total_tokens', 'cache_read_input_tokens', 'prompt_tokens_details'],
+    'the fields a one-prompt answer has (test/routes/consistency.test.ts), no more and no fewer')
 
   const calls = chatRequests(sim.requests)
   t.equal(calls.length, 2, 'one chat request per prompt')

@@ -105,7 +105,9 @@ t.test('GET /v1/models/:model retrieves one model, or 404 model_not_found', asyn
 
   const missing = await fetch(`${baseURL}/models/no-such-model`)
   const error = await expectError(t, missing, 404, 'model_not_found')
-  t.match(error.message, /no-such-model/, 'the message names the model')
+  t.equal(error.message, "The model 'no-such-model' does not exist or is not served by this gateway. GET /v1/models lists the models it serves.",
+    'the message names the model and where the list is, in the words chat uses for it (test/routes/consistency.test.ts)')
+  t.equal(error.param, 'model')
 
   const prefix = await fetch(`${baseURL}/models/qwen`)
   await expectError(t, prefix, 404, 'model_not_found')

@@ -26,6 +26,7 @@ function assertEnvelope (t: Test, res: { statusCode: number, headers: Record<str
 const invalid: Array<[string, unknown, string | null]> = [
   ['missing model', { messages: valid.messages }, 'model'],
   ['model not a string', { ...valid, model: 7 }, 'model'],
+  ['empty model', { ...valid, model: '' }, 'model'],
   ['missing messages', { model: 'qwen-plus' }, 'messages'],
   ['empty messages', { ...valid, messages: [] }, 'messages'],
   ['unknown role', { ...valid, messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role'],
@@ -37,6 +38,8 @@ const invalid: Array<[string, unknown, string | null]> = [
   ['top_p above 1', { ...valid, top_p: 1.5 }, 'top_p'],
   ['n zero', { ...valid, n: 0 }, 'n'],
   ['max_tokens negative', { ...valid, max_tokens: -1 }, 'max_tokens'],
+  ['max_tokens absurd', { ...valid, max_tokens: 1e11 }, 'max_tokens'],
+  ['max_completion_tokens absurd', { ...valid, max_completion_tokens: 1e11 }, 'max_completion_tokens'],
   ['stop with five entries', { ...valid, stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'],
   ['tool call without function name', { ...valid, messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { arguments: '{}' } }] }] }, 'messages[0].tool_calls'],
   ['tools not an array', { ...valid, tools: {} }, 'tools'],
@@ -55,6 +58,15 @@ for (const [name, payload, param] of invalid) {
 t.test('the message of a missing field names it', async t => {
   const error = assertEnvelope(t, await post(t, { messages: valid.messages }), 400, 'model')
   t.equal(error.message, "Missing required parameter: 'model'.")
+})
+
+t.test('an empty model and an absurd max_tokens are refused in words that say what to send', async t => {
+  const empty = assertEnvelope(t, await post(t, { ...valid, model: '' }), 400, 'model')
+  t.equal(empty.message, "Invalid value for 'model': must not be empty. GET /v1/models lists the models this gateway serves.")
+  t.equal(empty.code, 'invalid_value')
+  const absurd = assertEnvelope(t, await post(t, { ...valid, max_tokens: 1e11 }), 400, 'max_tokens')
+  t.equal(absurd.message, "Invalid value for 'max_tokens': must be an integer from 1 to 1000000, or null.")
+  t.equal(absurd.code, 'invalid_value')
 })
 
 t.test('malformed and empty JSON bodies are 400s', async t => {
