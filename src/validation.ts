@@ -14,7 +14,7 @@ export function paramFromPath (instancePath: string, missing?: string): string |
 }
 
 interface VerboseError extends FastifySchemaValidationError {
-  parentSchema?: { description?: string }
+  parentSchema?: { description?: string, type?: string, minimum?: number, maximum?: number }
 }
 
 // With allErrors off Ajv stops at the first failing keyword, except inside anyOf where it also lists
@@ -46,7 +46,12 @@ function explain (error: VerboseError): string {
     case 'maxLength':
       return `must be at most ${String(params.limit)} characters long`
     case 'minimum':
-    case 'maximum':
+    case 'maximum': {
+      // A range says both ends, as the nullable fields' descriptions do ("an integer from 1 to 1000000, or null").
+      const { type, minimum, maximum } = error.parentSchema ?? {}
+      if (minimum !== undefined && maximum !== undefined) return `must be ${type === 'integer' ? 'an integer' : 'a number'} from ${minimum} to ${maximum}`
+      return `must be ${COMPARISONS[String(params.comparison)] ?? String(params.comparison)} ${String(params.limit)}`
+    }
     case 'exclusiveMinimum':
     case 'exclusiveMaximum':
       return `must be ${COMPARISONS[String(params.comparison)] ?? String(params.comparison)} ${String(params.limit)}`

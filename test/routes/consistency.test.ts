@@ -137,10 +137,12 @@ t.test(`output-token budgets are integers from 1 to ${MAX_OUTPUT_TOKENS}: 1e11 i
     }
   }
   const messages = { model: 'qwen-plus', messages: user('hi') }
-  for (const [value, message] of [[1e11, 'must be at most 1000000'], [MAX_OUTPUT_TOKENS + 1, 'must be at most 1000000'], [0, 'must be at least 1'], [1.5, 'must be an integer']] as const) {
+  for (const [value, message] of [[1e11, 'must be an integer from 1 to 1000000'], [MAX_OUTPUT_TOKENS + 1, 'must be an integer from 1 to 1000000'], [0, 'must be an integer from 1 to 1000000'], [1.5, 'must be an integer']] as const) {
     const error = await anthropicError(t, await postJson(`${baseURL}/messages`, { ...messages, max_tokens: value }), 400)
     t.same(error, { type: 'invalid_request_error', message: `Invalid value for 'max_tokens': ${message}.` }, `messages max_tokens = ${value}`)
   }
+  const hot = await anthropicError(t, await postJson(`${baseURL}/messages`, { ...messages, max_tokens: 64, temperature: 3 }), 400)
+  t.equal(hot.message, "Invalid value for 'temperature': must be a number from 0 to 2.", 'any range says both ends, as on chat')
   t.same(upstreamCalls(sim.requests), [], 'none of them reached the upstream')
 
   // The bound itself, and what real clients send, pass.
