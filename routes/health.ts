@@ -104,7 +104,12 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
   const status = () => keysUsable() ? 'ok' as const : 'degraded' as const
 
   fastify.get('/health', {
-    schema: { response: { 200: Type.Union([OperatorHealth, PublicHealth]) } }
+    schema: {
+      tags: ['Health'],
+      summary: 'Gateway health',
+      description: '`ok` or `degraded` for anyone. With a client key (or when GATEWAY_API_KEYS is not set) also the version, upstreams, key states, shared state and in-flight counts; never the keys themselves. Answered from memory, without calling an upstream.',
+      response: { 200: Type.Union([OperatorHealth, PublicHealth]) }
+    }
   }, async function getHealth (request) {
     if (clientKeys.required && clientKeys.identify(request) === null) return { status: status() }
     const primary = upstreams.primary
@@ -126,14 +131,24 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
 
   // The process answers: nothing more. An orchestrator restarts a replica that stops answering this.
   fastify.get('/health/live', {
-    schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: {
+      tags: ['Health'],
+      summary: 'Liveness',
+      description: 'The process answers: for an orchestrator\'s liveness probe.',
+      response: { 200: Type.Object({ status: Type.Literal('ok') }) }
+    }
   }, async function getLiveness () {
     return { status: 'ok' as const }
   })
 
   // Worth sending traffic to: load balancers and rolling updates wait for this.
   fastify.get('/health/ready', {
-    schema: { response: { 200: Readiness, 503: Readiness } }
+    schema: {
+      tags: ['Health'],
+      summary: 'Readiness',
+      description: '200 when every upstream has a usable key and Redis (when REDIS_URL is set) answers, else 503: load balancers and rolling updates wait for this.',
+      response: { 200: Readiness, 503: Readiness }
+    }
   }, async function getReadiness (_request, reply) {
     const checks = { upstream_keys: keysUsable(), shared_state: sharedState.kind === 'memory' || sharedState.available() }
     const ready = checks.upstream_keys && checks.shared_state

@@ -13,7 +13,12 @@ const chatCompletions: FastifyPluginAsyncTypebox = async function (fastify) {
   const reserve = config.RATE_LIMIT_DEFAULT_MAX_TOKENS
 
   fastify.post('/chat/completions', {
-    schema: { body: ChatCompletionRequestSchema },
+    schema: {
+      tags: ['Chat Completions'],
+      summary: 'Create a chat completion',
+      description: 'OpenAI Chat Completions, passed to the upstream as sent. `stream: true` answers with server-sent events ending in `data: [DONE]` (`stream_options.include_usage` adds usage). Tools, JSON mode and reasoning (`reasoning_content`, or `<think>` tags with the header `x-reasoning-format: think-tags`) are supported.',
+      body: ChatCompletionRequestSchema
+    },
     config: { cost: request => chatCost(request.body as ChatCompletionRequest, request.rawBody?.length ?? 0, reserve) }
   }, async function createChatCompletion (request, reply) {
     const body = request.body

@@ -16,7 +16,12 @@ const completions: FastifyPluginAsyncTypebox = async function (fastify) {
   const reserve = config.RATE_LIMIT_DEFAULT_MAX_TOKENS
 
   fastify.post('/completions', {
-    schema: { body: CompletionRequestSchema },
+    schema: {
+      tags: ['Completions'],
+      summary: 'Create a completion (legacy)',
+      description: 'OpenAI legacy text completions, served over the chat API: one chat call per prompt (`prompt` may be an array), `n` choices for each. `stream: true` answers with server-sent events.',
+      body: CompletionRequestSchema
+    },
     config: { cost: request => legacyCost(request.body as CompletionRequest, reserve) }
   }, async function createCompletion (request, reply) {
     const body = request.body

@@ -16,7 +16,12 @@ const embeddings: FastifyPluginAsyncTypebox = async function (fastify) {
   const { pipeline, config } = fastify
 
   fastify.post('/embeddings', {
-    schema: { body: EmbeddingRequestSchema },
+    schema: {
+      tags: ['Embeddings'],
+      summary: 'Create embeddings',
+      description: 'OpenAI embeddings for a string or an array of strings, split into batches the upstream accepts and joined back in input order. `dimensions` for models that support it (text-embedding-v4); `encoding_format: base64` for packed floats.',
+      body: EmbeddingRequestSchema
+    },
     config: { cost: request => embeddingsCost(request.body as EmbeddingRequest) }
   }, async function createEmbeddings (request, reply) {
     const body = request.body

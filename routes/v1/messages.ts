@@ -62,7 +62,12 @@ const messages: FastifyPluginAsyncTypebox = async function (fastify) {
   }
 
   fastify.post('/messages', {
-    schema: { body: MessagesRequestSchema },
+    schema: {
+      tags: ['Anthropic Messages'],
+      summary: 'Create a message',
+      description: 'The Anthropic Messages API (Claude Code, the Anthropic SDKs), translated to a chat request: text, images, tools, thinking. `stream: true` answers with Anthropic\'s event stream. Model names such as `claude-*` map to Qwen models through MODEL_ALIASES. The key may be sent as `x-api-key`; errors come in Anthropic\'s envelope.',
+      body: MessagesRequestSchema
+    },
     config: { cost }
   }, async function createMessage (request, reply) {
     const body = request.body as MessagesRequest
@@ -92,7 +97,13 @@ const messages: FastifyPluginAsyncTypebox = async function (fastify) {
   })
 
   fastify.post('/messages/count_tokens', {
-    schema: { body: CountTokensRequestSchema, response: { 200: CountTokensResponseSchema } }
+    schema: {
+      tags: ['Anthropic Messages'],
+      summary: 'Count tokens',
+      description: 'An estimate of the input tokens a Messages request would use (the upstream has no tokenizer endpoint to ask).',
+      body: CountTokensRequestSchema,
+      response: { 200: CountTokensResponseSchema }
+    }
   }, async function countTokens (request) {
     return { input_tokens: estimateInputTokens(toChatRequest(request.body as MessagesRequest)) }
   })

@@ -83,7 +83,12 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
   }
 
   fastify.post('/responses', {
-    schema: { body: ResponseRequestSchema },
+    schema: {
+      tags: ['Responses'],
+      summary: 'Create a response',
+      description: 'The OpenAI Responses API (Codex, the Agents SDK), translated to a chat request: `input` as a string or items, function tools, reasoning, `previous_response_id` to continue a stored conversation. `stream: true` answers with the Responses event stream. Responses are stored for the client key that created them unless `store: false`.',
+      body: ResponseRequestSchema
+    },
     config: { cost: request => chatCost({ max_tokens: (request.body as ResponsesBody).max_output_tokens }, request.rawBody?.length ?? 0, reserve) }
   }, async function createResponse (request, reply) {
     const body = request.body as ResponsesBody
@@ -120,7 +125,14 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     return sendEventStream(reply, relay)
   })
 
-  fastify.post('/responses/input_tokens', { schema: { body: InputTokensRequestSchema } }, async function countInputTokens (request) {
+  fastify.post('/responses/input_tokens', {
+    schema: {
+      tags: ['Responses'],
+      summary: 'Count input tokens',
+      description: 'An estimate of the input tokens a Responses request would use, earlier turns of `previous_response_id` included (the upstream has no tokenizer endpoint to ask).',
+      body: InputTokensRequestSchema
+    }
+  }, async function countInputTokens (request) {
     const body = { model: '', ...request.body } as ResponsesBody
     const refused = refuseUnsupported(body)
     if (refused) throw refused
@@ -131,20 +143,38 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     return { object: 'response.input_tokens', input_tokens: estimatePromptTokens(Buffer.byteLength(counted)) }
   })
 
-  fastify.get('/responses/:id', { schema: { params: ResponseIdParams, querystring: RetrieveQuery } }, async function retrieveResponse (request) {
+  fastify.get('/responses/:id', {
+    schema: {
+      tags: ['Responses'],
+      summary: 'Retrieve a stored response',
+      description: 'A response this client key created and stored, as JSON (`stream=true` is refused: a stored response is not replayed as events).',
+      params: ResponseIdParams,
+      querystring: RetrieveQuery
+    }
+  }, async function retrieveResponse (request) {
     if (request.query.stream === 'true') throw unsupportedParameter('stream', 'a stored response is returned as JSON; it cannot be replayed as a stream')
     const record = readableBy(await fromStore(() => responseStore.get(request.params.id)), ownerOf(request))
     if (!record) throw notFound(request.params.id)
     return record.response
   })
 
-  fastify.delete('/responses/:id', { schema: { params: ResponseIdParams } }, async function deleteResponse (request) {
+  fastify.delete('/responses/:id', {
+    schema: { tags: ['Responses'], summary: 'Delete a stored response', description: 'Deletes a response this client key created.', params: ResponseIdParams }
+  }, async function deleteResponse (request) {
     const { id } = request.params
     if (!readableBy(await fromStore(() => responseStore.get(id)), ownerOf(request)) || !await fromStore(() => responseStore.delete(id))) throw notFound(id)
     return { id, object: 'response', deleted: true }
   })
 
-  fastify.get('/responses/:id/input_items', { schema: { params: ResponseIdParams, querystring: InputItemsQuery } }, async function listInputItems (request) {
+  fastify.get('/responses/:id/input_items', {
+    schema: {
+      tags: ['Responses'],
+      summary: 'List input items',
+      description: 'The input items of a stored response, a page at a time (`after`, `limit` from 1 to 100, `order`).',
+      params: ResponseIdParams,
+      querystring: InputItemsQuery
+    }
+  }, async function listInputItems (request) {
     const { after, order } = request.query
     const limit = request.query.limit === undefined ? 20 : Number(request.query.limit)
     if (!(limit >= 1 && limit <= 100)) throw invalidRequest('limit must be an integer from 1 to 100.', 'limit')
@@ -153,11 +183,24 @@ const responses: FastifyPluginAsyncTypebox = async function (fastify) {
     return pageOfItems(record.input, { after, limit, order })
   })
 
-  fastify.post('/responses/:id/cancel', { schema: { params: ResponseIdParams } }, async function cancelResponse () {
+  fastify.post('/responses/:id/cancel', {
+    schema: {
+      tags: ['Responses'],
+      summary: 'Cancel a response (not supported)',
+      description: 'Always a 400 `unsupported_endpoint`: this gateway has no background mode, every response completes within its request.',
+      params: ResponseIdParams
+    }
+  }, async function cancelResponse () {
     throw notSupported('Cancelling a response is not supported: this gateway has no background mode, every response completes within its request.')
   })
 
-  fastify.post('/responses/compact', async function compactResponse () {
+  fastify.post('/responses/compact', {
+    schema: {
+      tags: ['Responses'],
+      summary: 'Compact a conversation (not supported)',
+      description: 'Always a 400 `unsupported_endpoint`: send the history, or use `previous_response_id`.'
+    }
+  }, async function compactResponse () {
     throw notSupported('Compacting a conversation is not supported by this gateway: send the history, or use previous_response_id.')
   })
 }
