@@ -50,6 +50,60 @@ export const EXAMPLES: Record<string, unknown> = {
   'POST /v1/embeddings': { model: 'text-embedding-v4', input: ['The quick brown fox', 'jumps over the lazy dog'], dimensions: 1024 }
 }
 
+const MODEL = { id: 'qwen-plus', object: 'model', created: 1752741600, owned_by: 'system' }
+
+/** Answers as the gateway gives them, in place of the "string" and 0 Swagger UI would make up from the schemas. */
+export const ANSWERS: Record<string, Record<string, unknown>> = {
+  'GET /v1/models': { 200: { object: 'list', data: [MODEL, { ...MODEL, id: 'qwen3-coder-plus' }] } },
+  'GET /v1/models/{model}': { 200: MODEL },
+  'POST /v1/chat/completions': {
+    200: {
+      id: 'chatcmpl-51891cff-8a78-45fd-b9c9-81dfa72c9797',
+      object: 'chat.completion',
+      created: 1796054788,
+      model: 'qwen-plus',
+      choices: [{ index: 0, finish_reason: 'stop', logprobs: null, message: { role: 'assistant', content: 'Hello! How can I help you today?' } }],
+      usage: { prompt_tokens: 24, completion_tokens: 9, total_tokens: 33 }
+    }
+  },
+  'POST /v1/messages': {
+    200: {
+      id: 'msg_0123456789abcdef',
+      type: 'message',
+      role: 'assistant',
+      model: 'qwen3-coder-plus',
+      content: [{ type: 'text', text: 'const reverse = (s: string) => [...s].reverse().join(\'\')' }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: 17, output_tokens: 16 }
+    }
+  },
+  'POST /v1/messages/count_tokens': { 200: { input_tokens: 17 } },
+  'GET /health': {
+    200: {
+      status: 'ok',
+      version: VERSION,
+      uptime_seconds: 3600,
+      upstream: { host: 'dashscope-intl.aliyuncs.com', api_keys: 2 },
+      upstreams: [{
+        name: 'dashscope',
+        host: 'dashscope-intl.aliyuncs.com',
+        keys: [
+          { key: 'key-1', state: 'healthy', reason: null, retry_in_seconds: 0, models: [] },
+          { key: 'key-2', state: 'cooling', reason: 'rate_limited', retry_in_seconds: 12, failures: 1, models: [] }
+        ]
+      }],
+      shared_state: { store: 'memory', available: true },
+      in_flight: { requests: 3, streams: 1 },
+      active_sessions: 5
+    }
+  },
+  'GET /health/ready': {
+    200: { status: 'ready', checks: { upstream_keys: true, shared_state: true } },
+    503: { status: 'not_ready', checks: { upstream_keys: false, shared_state: true } }
+  }
+}
+
 /** What each operation's own statuses mean; null drops one (the endpoints that always refuse). Replaces "Default Response". */
 const OUTCOMES: Record<string, Record<string, string | null>> = {
   'GET /health': { 200: 'The health report: the short one without a client key when keys are configured' },
@@ -173,6 +227,12 @@ export function describe (document: Document): Document {
         const response = operation.responses?.[status] as { description?: string } | undefined
         if (description === null) delete operation.responses?.[status]
         else if (response) response.description = description
+      }
+      for (const [status, answer] of Object.entries(ANSWERS[key] ?? {})) {
+        const response = operation.responses?.[status] as { content?: Record<string, { example?: unknown }> } | undefined
+        if (response === undefined) continue
+        response.content ??= { 'application/json': {} }
+        response.content['application/json'].example = answer
       }
       const example = EXAMPLES[key]
       const json = operation.requestBody?.content?.['application/json']

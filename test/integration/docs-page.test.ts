@@ -116,5 +116,17 @@ t.test('/docs in headless Chromium: groups, summaries, {model}, a working exampl
   t.equal(width, 1280)
   t.ok(height > 2000, `the whole page (${height} px high)`)
   if (process.env.DOCS_SCREENSHOT) await copyFile(screenshot, process.env.DOCS_SCREENSHOT)
+
+  // Every other operation opened: nothing made up by Swagger UI, and each request body starts from a real model.
+  const closed = page.locator('.opblock:not(.is-open) .opblock-summary')
+  while (await closed.count() > 0) await closed.first().click()
+  // Shown as text, or in the editable box where Try it out is on (chat, above).
+  const examples = [
+    ...await page.locator('.body-param__example').allInnerTexts(),
+    ...await page.locator('textarea.body-param__text').evaluateAll(els => els.map(el => (el as unknown as { value: string }).value))
+  ]
+  t.equal(examples.length, 7, 'a body example for each of the 7 operations with a body')
+  for (const text of examples) t.match(JSON.parse(text).model, /^(qwen-plus|qwen3-coder-plus|text-embedding-v4)$/, 'a real model id')
+  t.notMatch(await page.locator('body').innerText(), /additionalProp/, 'no additionalProp anywhere on the page')
   t.same(pageErrors, [], 'no script errors on the page')
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { build, postJson, startStack } from '../helper.ts'
-import { EXAMPLES, TAGS } from '../../plugins/openapi.ts'
+import { ANSWERS, EXAMPLES, TAGS } from '../../plugins/openapi.ts'
 
 type Doc = Record<string, any>
 
@@ -145,6 +145,35 @@ t.test('request examples are real requests, and each one succeeds', async t => {
     const [, path] = name.split(' ')
     const res = await postJson(`${baseURL}${path.slice('/v1'.length)}`, example, { authorization: 'Bearer k' })
     t.equal(res.status, 200, `${name}: the example answers 200 (${res.status === 200 ? 'ok' : await res.text()})`)
+  }
+})
+
+/** The fields of `example` the real answer lacks, as paths; arrays compared by their first element. */
+function missingFields (example: unknown, real: unknown, path = ''): string[] {
+  if (Array.isArray(example)) return example.length > 0 && Array.isArray(real) && real.length > 0 ? missingFields(example[0], real[0], `${path}[0]`) : []
+  if (example === null || typeof example !== 'object') return []
+  if (real === null || typeof real !== 'object') return [path]
+  return Object.entries(example).flatMap(([key, value]) =>
+    key in real ? missingFields(value, (real as Record<string, unknown>)[key], `${path}.${key}`) : [`${path}.${key}`])
+}
+
+t.test('documented answers are what the gateway answers', async t => {
+  const { origin, gateway } = await startStack(t, { env: { GATEWAY_API_KEYS: 'k', DASHSCOPE_API_KEY: 'a,b' } })
+  const doc = (await gateway.inject({ method: 'GET', url: '/openapi.json' })).json() as Doc
+  const headers = { authorization: 'Bearer k', 'content-type': 'application/json' }
+  for (const [name, answers] of Object.entries(ANSWERS)) {
+    const [method, template] = name.split(' ')
+    const path = template.replace('{model}', 'qwen-plus')
+    const example = EXAMPLES[name]
+    const res = await fetch(`${origin}${path}`, { method, headers, body: example === undefined ? undefined : JSON.stringify(example) })
+    t.equal(res.status, 200, `${name}: 200`)
+    const real = await res.json()
+    const documented = doc.paths[template][method.toLowerCase()].responses
+    for (const [status, answer] of Object.entries(answers)) {
+      t.same(documented[status].content['application/json'].example, answer, `${name} ${status}: in the document`)
+      if (status === '200') t.same(missingFields(answer, real), [], `${name}: every documented field is in the real answer`)
+      else t.same(missingFields(answer, real), [], `${name} ${status}: the same fields as a 200`)
+    }
   }
 })
 
