@@ -34,7 +34,7 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
 /** Width and height from a PNG's IHDR chunk. */
 const pngSize = (png: Buffer) => ({ width: png.readUInt32BE(16), height: png.readUInt32BE(20) })
 
-t.test('/docs in headless Chromium: groups, summaries, {model}, a working example, locks only on /v1', { timeout: 120_000 }, async t => {
+t.test('/docs in headless Chromium: groups, summaries, {model}, a working example, locks only on /v1', async t => {
   const executablePath = requireChromium(t)
   if (executablePath === undefined) return
   const { origin } = await startStack(t, { env: { GATEWAY_API_KEYS: 'docs-key' } })
