@@ -2,6 +2,9 @@ import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema, RouteOptions } from 'fastify'
+import {
+  internalError, invalidClientKey, modelNotFound, upstreamTimeout, upstreamUnreachable, type ErrorBody, type GatewayError
+} from '../src/errors.ts'
 import { VERSION } from '../src/version.ts'
 
 // The routes carry their own tags, summary and description. Everything else the page needs is added here, to the
@@ -125,17 +128,20 @@ const OUTCOMES: Record<string, Record<string, string | null>> = {
   'POST /v1/embeddings': { 200: 'A list of `embedding` objects, in input order, and the usage' }
 }
 
-/** Each error status: when it happens, and a body as the gateway sends it (type, param and code as in src/errors.ts). */
-const ERRORS: Record<string, { description: string, type: string, message: string, param?: string, code: string }> = {
-  400: { description: 'The request is invalid; `param` names the field when there is one.', type: 'invalid_request_error', message: 'Missing required parameter: \'messages\'.', param: 'messages', code: 'missing_required_parameter' },
-  401: { description: 'No client key, or not one of GATEWAY_API_KEYS (only when GATEWAY_API_KEYS is set).', type: 'invalid_request_error', message: 'Missing or invalid API key for this gateway. Send one of the keys in GATEWAY_API_KEYS as "Authorization: Bearer <key>".', code: 'invalid_api_key' },
-  404: { description: 'An unknown model, or no stored response with this id for this client key.', type: 'invalid_request_error', message: 'The model \'qwen-unknown\' does not exist or is not served by this gateway.', param: 'model', code: 'model_not_found' },
-  413: { description: 'The body is larger than BODY_LIMIT.', type: 'invalid_request_error', message: 'The request body is larger than the gateway\'s limit of 33554432 bytes (BODY_LIMIT).', code: 'request_too_large' },
-  429: { description: 'This client key\'s request or token budget is spent, or the upstream rate-limited every key; retry after the `retry-after` header.', type: 'requests', message: 'Rate limit reached for key-1: 60 requests per minute, 60 used, and this request needs 1 request (a legacy completion counts one per prompt). Retry in 12 s.', code: 'rate_limit_exceeded' },
-  500: { description: 'An error inside the gateway; it is logged.', type: 'server_error', message: 'The gateway hit an internal error. It has been logged; please retry.', code: 'internal_error' },
-  502: { description: 'The upstream could not be reached, broke off, or sent an answer the gateway could not read.', type: 'server_error', message: 'The upstream dashscope.aliyuncs.com could not be reached.', code: 'upstream_unreachable' },
-  503: { description: 'The gateway is overloaded (load shedding), shutting down, or its response store is unavailable; retry.', type: 'server_error', message: 'The gateway is overloaded; retry in a few seconds.', code: 'overloaded' },
-  504: { description: 'The upstream did not answer in time.', type: 'server_error', message: 'The upstream dashscope.aliyuncs.com did not answer in time (headers timeout).', code: 'upstream_timeout' }
+const HOST = 'dashscope-intl.aliyuncs.com'
+const envelope = (error: GatewayError) => error.toJSON().error
+
+/** Each error status: when it happens, and a body as the gateway sends it (from src/errors.ts where it has one). */
+const ERRORS: Record<string, { description: string, example: ErrorBody }> = {
+  400: { description: 'The request is invalid; `param` names the field when there is one.', example: { message: 'Missing required parameter: \'messages\'.', type: 'invalid_request_error', param: 'messages', code: 'missing_required_parameter' } },
+  401: { description: 'No client key, or not one of GATEWAY_API_KEYS (only when GATEWAY_API_KEYS is set).', example: envelope(invalidClientKey()) },
+  404: { description: 'An unknown model, or no stored response with this id for this client key.', example: envelope(modelNotFound('qwen-unknown')) },
+  413: { description: 'The body is larger than BODY_LIMIT.', example: { message: 'The request body is larger than the gateway\'s limit of 33554432 bytes (BODY_LIMIT).', type: 'invalid_request_error', param: null, code: 'request_too_large' } },
+  429: { description: 'This client key\'s request or token budget is spent, or the upstream rate-limited every key; retry after the `retry-after` header.', example: { message: 'Rate limit reached for key-1: 60 requests per minute, 60 used, and this request needs 1 request (a legacy completion counts one per prompt). Retry in 12 s.', type: 'requests', param: null, code: 'rate_limit_exceeded' } },
+  500: { description: 'An error inside the gateway; it is logged.', example: envelope(internalError()) },
+  502: { description: 'The upstream could not be reached, broke off, or sent an answer the gateway could not read.', example: envelope(upstreamUnreachable(HOST, null)) },
+  503: { description: 'The gateway is overloaded (load shedding), shutting down, or its response store is unavailable; retry.', example: { message: 'The gateway is overloaded; retry in a few seconds.', type: 'server_error', param: null, code: 'overloaded' } },
+  504: { description: 'The upstream did not answer in time.', example: envelope(upstreamTimeout(HOST, 'headers', null)) }
 }
 
 /** Anthropic's error types per status (src/adapters/messages/errors.ts): 503 becomes 529 overloaded_error. */
@@ -271,7 +277,7 @@ function errorResponses (): Record<string, unknown> {
       content: {
         'application/json': {
           schema: { $ref: '#/components/schemas/OpenAIError' },
-          example: { error: { message: error.message, type: error.type, param: error.param ?? null, code: error.code } }
+          example: { error: error.example }
         }
       }
     }
@@ -283,7 +289,7 @@ function errorResponses (): Record<string, unknown> {
       content: {
         'application/json': {
           schema: { $ref: '#/components/schemas/AnthropicError' },
-          example: { type: 'error', error: { type, message: error.message }, request_id: '9f0b2479-c009-401f-ad8d-35dd52975816' }
+          example: { type: 'error', error: { type, message: error.example.message }, request_id: '9f0b2479-c009-401f-ad8d-35dd52975816' }
         }
       }
     }

@@ -120,10 +120,13 @@ t.test('error responses: the OpenAI envelope per status, Anthropic\'s on /v1/mes
   // The documented shapes are the real ones.
   const app = await build(t, { GATEWAY_API_KEYS: 'k' })
   const unauthorized = (await app.inject({ method: 'GET', url: '/v1/models' })).json()
+  const documented = (status: number) => doc.components.responses[`OpenAI${status}`].content['application/json'].example
   t.same(Object.keys(unauthorized.error), openai.properties.error.required, 'a real 401 has the documented fields')
+  t.same(unauthorized, documented(401), 'and is the documented example')
   const invalid = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: { authorization: 'Bearer k' }, payload: { model: 'qwen-plus' } })
   t.equal(invalid.statusCode, 400)
   t.same(Object.keys(invalid.json().error), openai.properties.error.required, 'a real 400 has the documented fields')
+  t.same(invalid.json(), documented(400), 'and is the documented example')
   const anthropic = await app.inject({ method: 'POST', url: '/v1/messages', headers: { 'x-api-key': 'k' }, payload: { model: 'qwen-plus' } })
   t.match(anthropic.json(), { type: 'error', error: { type: 'invalid_request_error', message: String } }, 'a real Anthropic 400 has the documented fields')
 })
