@@ -48,6 +48,11 @@ type Draft = Omit<FuzzCase, 'id' | 'category'>
 
 const CHAT = '/v1/chat/completions'
 const COMPLETIONS = '/v1/completions'
+// The families translated at the edge of the pipeline take the same hostile bodies (Anthropic's in its own envelope).
+const RESPONSES = '/v1/responses'
+const MESSAGES = '/v1/messages'
+const EMBEDDINGS = '/v1/embeddings'
+const EVERY_API = [CHAT, COMPLETIONS, RESPONSES, MESSAGES, EMBEDDINGS]
 const JSON_TYPE = 'application/json'
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function']
 
@@ -286,7 +291,7 @@ const ANY_TYPES = [JSON_TYPE, JSON_TYPE, 'text/plain', 'application/octet-stream
 function garbage (rng: Rng, ctx: FuzzContext): Draft {
   const length = rng.weighted([[2, rng.int(0, 16)], [5, rng.int(17, 1024)], [2, rng.int(1025, 16384)]] as const)
   const bytes = rng.chance(0.3) ? Buffer.from(rng.text(length)) : rng.bytes(length)
-  const path = rng.pick([CHAT, COMPLETIONS])
+  const path = rng.pick(EVERY_API)
   const contentType = rng.pick(ANY_TYPES)
   return { label: `${length} random bytes as ${contentType ?? 'no content type'}`, ...post(path, bytes, authHeader(ctx), contentType), expect: 'reject', authorized: true }
 }
@@ -366,11 +371,19 @@ function deep (rng: Rng, ctx: FuzzContext): Draft {
   const perLevel = shape === 'array' ? 2 : 6
   const depth = rng.int(1000, Math.floor(room / perLevel))
   const nested = deepJson(depth, shape, rng.pick(['1', 'null', '"x"', '[]', '{}']), rng)
-  const kind = rng.pick(['root', 'chat-field', 'chat-stream-field', 'completions-field', 'content-part', 'response-format', 'messages', 'unbalanced', 'over-limit'] as const)
+  const kind = rng.pick(['root', 'chat-field', 'chat-stream-field', 'completions-field', 'content-part', 'response-format', 'messages', 'family-field', 'unbalanced', 'over-limit'] as const)
   const label = `${shape} nested ${depth} deep, ${kind}`
   switch (kind) {
     case 'root':
-      return { label, ...post(rng.pick([CHAT, COMPLETIONS]), Buffer.from(nested), headers), expect: 'reject', status: [400], authorized: true }
+      return { label, ...post(rng.pick(EVERY_API), Buffer.from(nested), headers), expect: 'reject', status: [400], authorized: true }
+    case 'family-field': {
+      const [path, body] = rng.pick([
+        [RESPONSES, { model: rng.pick(ctx.models), input: [{ role: 'user', content: [{ type: 'input_text', text: 'hi', extra: '@@@' }] }], stream: rng.chance(0.5) }],
+        [MESSAGES, { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: [{ type: 'text', text: 'hi', extra: '@@@' }] }], stream: rng.chance(0.5) }],
+        [EMBEDDINGS, { model: 'text-embedding-v4', input: 'hi', extra: '@@@' }]
+      ] as const)
+      return { label: `${label} in ${path}`, ...post(path, Buffer.from(toJson(body).replace('"@@@"', nested)), headers), expect: 'any', authorized: true }
+    }
     case 'chat-field':
       return { label, ...post(CHAT, Buffer.from(withRawFields(validChatPlain(rng, ctx), [`"x_deep":${nested}`])), headers), expect: 'any', authorized: true }
     case 'chat-stream-field': {
@@ -390,11 +403,11 @@ function deep (rng: Rng, ctx: FuzzContext): Draft {
     case 'messages':
       return { label, ...post(CHAT, Buffer.from(`{"model":"${rng.pick(ctx.models)}","messages":${deepJson(depth, 'array')}}`), headers), expect: 'reject', status: [400], authorized: true }
     case 'unbalanced':
-      return { label, ...post(rng.pick([CHAT, COMPLETIONS]), Buffer.from(`{"model":"qwen-plus","x":${'['.repeat(depth)}`), headers), expect: 'reject', status: [400], authorized: true }
+      return { label, ...post(rng.pick(EVERY_API), Buffer.from(`{"model":"qwen-plus","x":${'['.repeat(depth)}`), headers), expect: 'reject', status: [400], authorized: true }
     default: {
       const over = rng.int(ctx.bodyLimit + 1, ctx.bodyLimit * 2)
       const levels = Math.ceil(over / 2)
-      return { label: `array nested ${levels} deep (${levels * 2} bytes, over BODY_LIMIT)`, ...post(rng.pick([CHAT, COMPLETIONS]), Buffer.from(deepJson(levels, 'array', '')), headers), expect: 'reject', status: [413], authorized: true }
+      return { label: `array nested ${levels} deep (${levels * 2} bytes, over BODY_LIMIT)`, ...post(rng.pick(EVERY_API), Buffer.from(deepJson(levels, 'array', '')), headers), expect: 'reject', status: [413], authorized: true }
     }
   }
 }

@@ -36,7 +36,20 @@ export function effectivePath (target: string): string {
   }
 }
 
-function envelopeProblems (answer: Answer, head: boolean): Problem[] {
+function leakProblems (message: unknown): Problem[] {
+  if (typeof message !== 'string') return []
+  return LEAKS.filter(([pattern]) => pattern.test(message)).map(([, what]) => ({ kind: 'leak', detail: `message contains ${what}: ${message.slice(0, 200)}` }))
+}
+
+/** Anthropic's error envelope, which /v1/messages answers in: {"type":"error","error":{"type","message"},"request_id"}. */
+function anthropicEnvelopeProblems (parsed: unknown, text: string): Problem[] {
+  const body = parsed as { type?: unknown, error?: { type?: unknown, message?: unknown } } | null
+  const ok = body !== null && typeof body === 'object' && body.type === 'error' && typeof body.error === 'object' && body.error !== null &&
+    typeof body.error.type === 'string' && typeof body.error.message === 'string'
+  return ok ? [] : [{ kind: 'not-envelope', detail: `body is not {"type":"error","error":{type, message}}: ${text.slice(0, 200)}` }]
+}
+
+function envelopeProblems (answer: Answer, head: boolean, anthropic = false): Problem[] {
   const problems: Problem[] = []
   const type = answer.headers['content-type'] ?? ''
   if (!/^application\/json\b/i.test(type)) problems.push({ kind: 'not-json-content-type', detail: `content-type ${JSON.stringify(type)}` })
@@ -48,6 +61,9 @@ function envelopeProblems (answer: Answer, head: boolean): Problem[] {
   } catch {
     problems.push({ kind: 'not-envelope', detail: `body is not JSON: ${JSON.stringify(text.slice(0, 200))}` })
     return problems
+  }
+  if (anthropic) {
+    return [...problems, ...anthropicEnvelopeProblems(parsed, text), ...leakProblems((parsed as { error?: { message?: unknown } } | null)?.error?.message)]
   }
   const envelope = parsed as { error?: Record<string, unknown> }
   const error = envelope?.error
@@ -62,11 +78,7 @@ function envelopeProblems (answer: Answer, head: boolean): Problem[] {
   if (fields !== 'code,message,param,type' || !typesOk) {
     problems.push({ kind: 'not-envelope', detail: `error object is not {message, type, param, code}: ${text.slice(0, 200)}` })
   }
-  if (typeof error.message === 'string') {
-    for (const [pattern, what] of LEAKS) {
-      if (pattern.test(error.message)) problems.push({ kind: 'leak', detail: `message contains ${what}: ${error.message.slice(0, 200)}` })
-    }
-  }
+  problems.push(...leakProblems(error.message))
   return problems
 }
 
@@ -90,7 +102,7 @@ export function checkOutcome (c: FuzzCase, outcome: Outcome, secrets: Secrets): 
       problems.push({ kind: `status-${status}-not-${c.status.join('/')}`, detail: `answered ${status}, expected ${c.status.join(' or ')}` })
     }
     if (first && !c.authorized && v1 && status < 400) problems.push({ kind: 'auth-bypass', detail: `answered ${status} to a /v1 request without a valid key` })
-    if (status >= 400) problems.push(...envelopeProblems(answer, head))
+    if (status >= 400) problems.push(...envelopeProblems(answer, head, /^\/v1\/messages(\/|$)/.test(effectivePath(c.path))))
     const whole = Object.entries(answer.headers).map(([name, value]) => `${name}: ${value}`).join('\n') + '\n' + answer.body.toString('latin1')
     if (whole.includes(secrets.upstreamKey)) problems.push({ kind: 'secret', detail: 'the answer contains the upstream DashScope key' })
     if (!clientKeyInUrl && whole.includes(secrets.clientKey)) problems.push({ kind: 'secret', detail: 'the answer contains the client key' })
