@@ -4,9 +4,9 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { machine, machineMarkdown } from './lib/machine.ts'
 import type { Machine } from './lib/machine.ts'
-import { ensureOpenFiles, killAll, REPO_ROOT, rssKb, startBareProxy, startGateway, startSimulatorProcess, usePinning } from './lib/processes.ts'
+import { ensureOpenFiles, killAll, REPO_ROOT, rssKb, startBareProxy, startGateway, startLeanUpstream, startSimulatorProcess, usePinning } from './lib/processes.ts'
 import type { Target } from './lib/processes.ts'
-import { firstByteLoop, runLoad, warmUp } from './lib/load.ts'
+import { firstByteLoop, runLoad, warmUp, WORKLOAD_NAMES } from './lib/load.ts'
 import type { FirstByteResult, LoadRun, Request, WorkloadName } from './lib/load.ts'
 import { soak, streamBurst } from './lib/memory.ts'
 import type { BurstResult, SoakResult } from './lib/memory.ts'
@@ -16,14 +16,16 @@ import { concurrentStreams, oneStreamSeconds } from './lib/concurrency.ts'
 import type { ConcurrencyRun } from './lib/concurrency.ts'
 import { affinityOf, applyPinning } from './lib/pinning.ts'
 import { fmt, fmtRatio, median, ratio } from './lib/stats.ts'
+import { agentBody } from './lib/agent-body.ts'
 
-// `npm run bench` (node bench/run.ts): the gateway against a bare proxy (the floor) and the simulator itself,
-// each in its own process on 127.0.0.1. See bench/README.md.
+// `npm run bench` (node bench/run.ts): the gateway against a bare proxy (the floor) and the upstream itself (the
+// benchmark's lean upstream, or the test simulator), each in its own process on 127.0.0.1. See bench/README.md.
 
 const HELP = `Usage: node bench/run.ts [options]
 
 Phases (default: --throughput alone; --memory, --profile and --concurrency run only what they name unless --throughput is given too)
-  --throughput              load at each --connections, JSON and streamed, first streamed byte; gateway vs floor vs simulator
+  --throughput              load at each --connections for each workload (small chat JSON and stream, agent-size JSON and
+                            stream), first streamed byte, idle RSS; gateway vs floor vs the upstream alone
   --memory                  --streams concurrent slow streams through the gateway, RSS during and after, then a soak
   --profile                 the gateway under load with node --cpu-prof; top self-time functions
   --concurrency             --concurrency-streams streams started at once: wall time and per-stream completion through the
@@ -34,8 +36,12 @@ Throughput options
   --warmup <s>              warm-up seconds per target and workload (default 3)
   --quick                   smoke check: 2 s runs, 1 s warm-up, 40 first-byte requests, 1-minute soak
   --connections <list>      comma-separated (default 1,64)
-  --tokens <n>              streamed chunks (words) per answer (default 20)
-  --interval-ms <ms>        delay between chunks in the simulator (default 0: the proxy path dominates)
+  --workloads <list>        comma-separated, of json, stream, agent-json, agent-stream (default all four): small chat
+                            JSON and stream, and the ~120 KB agent-size body (Roo Code's shape) JSON and stream
+  --upstream <u>            lean (default: bench/lean-upstream.ts, fixed answers, on the load CPU) or simulator (the
+                            test simulator, as before); for the throughput and profile phases
+  --tokens <n>              streamed content chunks per answer (default 20)
+  --interval-ms <ms>        delay between chunks in the upstream (default 0: the proxy path dominates)
   --first-byte-requests <n> sequential streamed requests per target for the first-byte times (default 300)
   --rounds <n>              repeat every run n times, targets in rotating order; medians reported (default 1)
 
@@ -54,7 +60,8 @@ Concurrency options (one stream lasts about --concurrency-tokens × --concurrenc
                                   default; 0 leaves that gateway out). Uses --warmup and --rounds.
 
 Profile options
-  --profile-workload <w>    stream, json or both (default stream); uses --duration and --connections' largest value
+  --profile-workload <w>    stream, json, both (stream and json), agent-json or agent-stream (default stream); uses
+                            --duration, --upstream and --connections' largest value
   --profile-floor           also profile the bare proxy under the same load, for comparison
 
 CPU pinning
@@ -78,6 +85,8 @@ const { values: opts } = parseArgs({
     warmup: { type: 'string' },
     quick: { type: 'boolean', default: false },
     connections: { type: 'string', default: '1,64' },
+    workloads: { type: 'string', default: WORKLOAD_NAMES.join(',') },
+    upstream: { type: 'string', default: 'lean' },
     tokens: { type: 'string', default: '20' },
     'interval-ms': { type: 'string', default: '0' },
     'first-byte-requests': { type: 'string' },
@@ -137,12 +146,22 @@ const settings = {
   concurrencyIntervalMs: int('concurrency-interval-ms', opts['concurrency-interval-ms'], 50, 0, 10_000),
   concurrencyCap: int('concurrency-cap', opts['concurrency-cap'], 256, 0, 65_536),
   profileWorkloads: (opts['profile-workload'] === 'both' ? ['stream', 'json'] : [opts['profile-workload']]) as WorkloadName[],
+  workloads: opts.workloads.split(',').map(w => w.trim()).filter(Boolean) as WorkloadName[],
+  upstream: opts.upstream as 'lean' | 'simulator',
   out: resolve(opts.out),
   logFile: opts['log-file'] === undefined ? undefined : resolve(opts['log-file']),
   gatewayNodeArgs: opts['gateway-node-args'].split(' ').filter(Boolean)
 }
-if (settings.profileWorkloads.some(w => w !== 'stream' && w !== 'json')) {
-  console.error('--profile-workload: expected stream, json or both')
+if (settings.profileWorkloads.some(w => !WORKLOAD_NAMES.includes(w))) {
+  console.error(`--profile-workload: expected both or one of ${WORKLOAD_NAMES.join(', ')}`)
+  process.exit(2)
+}
+if (settings.workloads.length === 0 || settings.workloads.some(w => !WORKLOAD_NAMES.includes(w))) {
+  console.error(`--workloads: expected a comma-separated list of ${WORKLOAD_NAMES.join(', ')}`)
+  process.exit(2)
+}
+if (settings.upstream !== 'lean' && settings.upstream !== 'simulator') {
+  console.error('--upstream: expected lean or simulator')
   process.exit(2)
 }
 const phases = {
@@ -155,12 +174,12 @@ const phases = {
 const log = (line: string) => console.error(line)
 
 // Before any process starts: the runner (the load generator) moves to the load CPUs, and every target will be
-// started on a CPU of its own, the simulator with the runner (see bench/lib/pinning.ts).
+// started on a CPU of its own, the upstream (lean upstream or simulator) with the runner (see bench/lib/pinning.ts).
 const pinning = applyPinning(opts.pin)
 usePinning(pinning)
 const pinningNote = pinning.note
 
-// Every target shares one client key, as a user's OpenAI SDK would send it; the floor and the simulator ignore it.
+// Every target shares one client key, as a user's OpenAI SDK would send it; the floor and the upstream ignore it.
 const CLIENT_KEY = 'sk-bench-client-0123456789'
 const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_KEY}` }
 const PATH = '/v1/chat/completions'
@@ -172,18 +191,37 @@ const request = (extra: Record<string, unknown>): Request => ({
 })
 // Streams ask for usage themselves, so the gateway forwards the client's bytes unchanged and every target
 // relays the very same event stream (without it the gateway adds the field and drops the usage chunk).
+// The agent-size body (bench/lib/agent-body.ts, about 120 KB in Roo Code's shape, with native tools) streams the
+// same way.
 const WORKLOADS: Record<WorkloadName, Request> = {
   json: request({}),
-  stream: request({ stream: true, stream_options: { include_usage: true } })
+  stream: request({ stream: true, stream_options: { include_usage: true } }),
+  'agent-json': { path: PATH, headers: HEADERS, body: agentBody(false) },
+  'agent-stream': { path: PATH, headers: HEADERS, body: agentBody(true) }
 }
+const WORKLOAD_LABELS: Record<WorkloadName, string> = {
+  json: 'small chat, JSON',
+  stream: `small chat, stream (${settings.tokens} chunks)`,
+  'agent-json': `agent-size body (${fmt(Buffer.byteLength(WORKLOADS['agent-json'].body) / 1000)} KB, Roo Code shape), JSON`,
+  'agent-stream': 'agent-size body, stream'
+}
+const isAgent = (w: WorkloadName) => w.startsWith('agent-')
+
+/** The upstream of the throughput and profile phases: the lean upstream (default) or the test simulator. */
+async function startUpstream (): Promise<Target> {
+  return settings.upstream === 'lean'
+    ? await startLeanUpstream('upstream', { chunks: settings.tokens, intervalMs: settings.intervalMs })
+    : await startSimulatorProcess('upstream', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
+}
+const upstreamLabel = () => (settings.upstream === 'lean' ? 'lean upstream (bench/lean-upstream.ts)' : 'test simulator (bench/simulator-child.ts)')
 
 // ---- bounded run time: a watchdog kills everything if the plan takes far longer than it should ----
 
 function plannedSeconds (): number {
   let s = 60
   if (phases.throughput) {
-    const runs = 3 * 2 * settings.connections.length * settings.rounds
-    s += runs * (settings.duration + 3) + 3 * 2 * (settings.warmup + 2) + 300 + 60
+    const runs = 3 * settings.workloads.length * settings.connections.length * settings.rounds
+    s += runs * (settings.duration + 3) + 3 * settings.workloads.length * (settings.warmup + 2) + 300 + 60
   }
   if (phases.memory) s += settings.bursts * (settings.memoryTokens * settings.memoryIntervalMs / 1000 + 90) + settings.soakMinutes * 60 + 120
   if (phases.profile) s += settings.profileWorkloads.length * 2 * (settings.duration + settings.warmup + 60)
@@ -242,39 +280,45 @@ function writeResults (name: string, markdown: string, json: unknown): void {
 // ---- throughput ----
 
 interface ThroughputResults {
-  settings: { duration: number, warmup: number, connections: number[], tokens: number, intervalMs: number, rounds: number, firstByteRequests: number }
+  settings: { duration: number, warmup: number, connections: number[], workloads: WorkloadName[], upstream: string, tokens: number, intervalMs: number, rounds: number, firstByteRequests: number, agentBodyBytes: number }
+  /** RSS of each process after startup, before any load (after a second of rest), MB. */
+  idleRssMb: Record<string, number>
   runs: LoadRun[]
   /** Medians over the rounds, per workload, connections and target. */
   table: LoadRun[]
   firstByte: FirstByteResult[]
 }
 
-const TARGET_NAMES = ['floor', 'gateway', 'simulator'] as const
+const TARGET_NAMES = ['floor', 'gateway', 'upstream'] as const
 
 async function throughput (): Promise<ThroughputResults> {
-  log(`simulator: ${settings.tokens} chunks per answer, ${settings.intervalMs} ms apart`)
-  const sim = await startSimulatorProcess('simulator', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
+  log(`upstream: ${upstreamLabel()}, ${settings.tokens} chunks per streamed answer, ${settings.intervalMs} ms apart; workloads ${settings.workloads.join(', ')}`)
+  const up = await startUpstream()
   // No upstream connection cap on either side: the gateway's default (UPSTREAM_CONNECTIONS=0), and the floor's.
-  const floor = await startBareProxy(sim.origin, 0)
-  const gateway = await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs: settings.gatewayNodeArgs, logPath: settings.logFile })
-  const direct: Target = { ...sim, name: 'simulator' }
-  const targets: Record<typeof TARGET_NAMES[number], Target> = { floor, gateway, simulator: direct }
-  log(`simulator ${sim.origin} (pid ${sim.pid}, CPUs ${sim.cpus}), floor ${floor.origin} (pid ${floor.pid}, CPUs ${floor.cpus}), gateway ${gateway.origin} (pid ${gateway.pid}, CPUs ${gateway.cpus})`)
+  const floor = await startBareProxy(up.origin, 0)
+  const gateway = await startGateway({ upstreamOrigin: up.origin, apiKey: CLIENT_KEY, nodeArgs: settings.gatewayNodeArgs, logPath: settings.logFile })
+  const targets: Record<typeof TARGET_NAMES[number], Target> = { floor, gateway, upstream: up }
+  log(`upstream ${up.origin} (pid ${up.pid}, CPUs ${up.cpus}), floor ${floor.origin} (pid ${floor.pid}, CPUs ${floor.cpus}), gateway ${gateway.origin} (pid ${gateway.pid}, CPUs ${gateway.cpus})`)
   try {
+    // Idle RSS: after startup (the gateway has answered /health), before any request is sent.
+    await sleep(1000)
+    const idleRssMb: Record<string, number> = {}
+    for (const name of TARGET_NAMES) idleRssMb[name] = rssKb(targets[name].pid) / 1024
+    log(`idle RSS after start: ${TARGET_NAMES.map(n => `${n} ${idleRssMb[n].toFixed(1)} MB`).join(', ')}`)
     await checkKeyRequired(gateway)
     for (const name of TARGET_NAMES) {
-      for (const workload of ['json', 'stream'] as const) await check(name, targets[name].origin, workload)
+      for (const workload of settings.workloads) await check(name, targets[name].origin, workload)
     }
     const warmConnections = Math.max(...settings.connections)
     for (const name of TARGET_NAMES) {
-      for (const workload of ['json', 'stream'] as const) {
+      for (const workload of settings.workloads) {
         log(`warm-up ${name} ${workload} ${warmConnections} connections ${settings.warmup} s`)
         if (settings.warmup > 0) await warmUp(targets[name].origin, WORKLOADS[workload], warmConnections, settings.warmup)
       }
     }
     const runs: LoadRun[] = []
     for (let round = 0; round < settings.rounds; round++) {
-      for (const workload of ['json', 'stream'] as const) {
+      for (const workload of settings.workloads) {
         for (const connections of settings.connections) {
           for (let k = 0; k < TARGET_NAMES.length; k++) {
             const name = TARGET_NAMES[(k + round) % TARGET_NAMES.length]
@@ -288,18 +332,19 @@ async function throughput (): Promise<ThroughputResults> {
               connections,
               seconds: settings.duration,
               targetPid: target.pid,
-              upstreamPid: name === 'simulator' ? undefined : sim.pid
+              upstreamPid: name === 'upstream' ? undefined : up.pid
             })
             runs.push(run)
-            log(`round ${round + 1} ${workload.padEnd(6)} c=${String(connections).padEnd(3)} ${name.padEnd(9)} ${fmt(run.rps).padStart(7)} req/s  p50 ${ms(run.latency.p50)} ms  p99 ${ms(run.latency.p99)} ms  cpu ${fmt(run.cpuUsPerRequest)} µs/req  non-2xx ${run.non2xx} errors ${run.errors}`)
+            log(`round ${round + 1} ${workload.padEnd(12)} c=${String(connections).padEnd(3)} ${name.padEnd(9)} ${fmt(run.rps).padStart(7)} req/s  p50 ${ms(run.latency.p50)} ms  p99 ${ms(run.latency.p99)} ms  cpu ${fmt(run.cpuUsPerRequest)} µs/req  non-2xx ${run.non2xx} errors ${run.errors}`)
           }
         }
       }
     }
-    log(`first streamed byte: ${settings.firstByteRequests} sequential requests per target, interleaved`)
-    const firstByte = await firstByteLoop(TARGET_NAMES.map(n => ({ name: n, origin: targets[n].origin })), WORKLOADS.stream, settings.firstByteRequests, 300_000)
+    const streamWorkload: WorkloadName = settings.workloads.includes('stream') || !settings.workloads.includes('agent-stream') ? 'stream' : 'agent-stream'
+    log(`first streamed byte (${streamWorkload}): ${settings.firstByteRequests} sequential requests per target, interleaved`)
+    const firstByte = await firstByteLoop(TARGET_NAMES.map(n => ({ name: n, origin: targets[n].origin })), WORKLOADS[streamWorkload], settings.firstByteRequests, 300_000)
     const table: LoadRun[] = []
-    for (const workload of ['json', 'stream'] as const) {
+    for (const workload of settings.workloads) {
       for (const connections of settings.connections) {
         for (const name of TARGET_NAMES) {
           const same = runs.filter(r => r.workload === workload && r.connections === connections && r.target === name)
@@ -308,7 +353,8 @@ async function throughput (): Promise<ThroughputResults> {
       }
     }
     return {
-      settings: { duration: settings.duration, warmup: settings.warmup, connections: settings.connections, tokens: settings.tokens, intervalMs: settings.intervalMs, rounds: settings.rounds, firstByteRequests: settings.firstByteRequests },
+      settings: { duration: settings.duration, warmup: settings.warmup, connections: settings.connections, workloads: settings.workloads, upstream: upstreamLabel(), tokens: settings.tokens, intervalMs: settings.intervalMs, rounds: settings.rounds, firstByteRequests: settings.firstByteRequests, agentBodyBytes: Buffer.byteLength(WORKLOADS['agent-json'].body) },
+      idleRssMb,
       runs,
       table,
       firstByte
@@ -316,7 +362,7 @@ async function throughput (): Promise<ThroughputResults> {
   } finally {
     await gateway.stop()
     await floor.stop()
-    await sim.stop()
+    await up.stop()
   }
 }
 
@@ -346,61 +392,96 @@ interface Check {
   pass: boolean | null
 }
 
+// Issue 12's targets: ratios to the floor in the same run.
+const LIMITS = {
+  small: { rps: 0.8, cpu: 1.5, addedP50Ms: 0.3 },
+  agent: { rps: 0.7, cpu: 1.8, addedP50Ms: 0.8 },
+  idleRssMb: 80
+}
+
 function throughputChecks (t: ThroughputResults): Check[] {
   const find = (workload: WorkloadName, connections: number, target: string) => t.table.find(r => r.workload === workload && r.connections === connections && r.target === target)
   const checks: Check[] = []
   const high = Math.max(...t.settings.connections)
   const low = Math.min(...t.settings.connections)
-  for (const workload of ['json', 'stream'] as const) {
+  for (const workload of t.settings.workloads) {
+    const limit = isAgent(workload) ? LIMITS.agent : LIMITS.small
     const g = find(workload, high, 'gateway')
     const f = find(workload, high, 'floor')
     if (g && f) {
       const r = ratio(g.rps, f.rps)
-      checks.push({ target: `Throughput, ${workload}, ${high} connections`, measured: `${fmtRatio(r)} floor (${fmt(g.rps)} vs ${fmt(f.rps)} req/s)`, limit: '≥ 0.70×', pass: r >= 0.7 })
+      checks.push({ target: `Throughput, ${WORKLOAD_LABELS[workload]}, ${high} connections`, measured: `${fmtRatio(r)} floor (${fmt(g.rps)} vs ${fmt(f.rps)} req/s)`, limit: `≥ ${limit.rps.toFixed(2)}×`, pass: r >= limit.rps })
       const c = ratio(g.cpuUsPerRequest, f.cpuUsPerRequest)
-      checks.push({ target: `CPU per request, ${workload}, ${high} connections`, measured: `${fmtRatio(c)} floor (${fmt(g.cpuUsPerRequest)} vs ${fmt(f.cpuUsPerRequest)} µs)`, limit: '≤ 1.50×', pass: c <= 1.5 })
+      checks.push({ target: `CPU per request, ${WORKLOAD_LABELS[workload]}, ${high} connections`, measured: `${fmtRatio(c)} floor (${fmt(g.cpuUsPerRequest)} vs ${fmt(f.cpuUsPerRequest)} µs)`, limit: `≤ ${limit.cpu.toFixed(2)}×`, pass: c <= limit.cpu })
     }
   }
-  for (const workload of ['json', 'stream'] as const) {
+  for (const workload of t.settings.workloads) {
+    const limit = isAgent(workload) ? LIMITS.agent : LIMITS.small
     const g = find(workload, low, 'gateway')
     const f = find(workload, low, 'floor')
     if (g && f) {
       const added = g.latency.p50 - f.latency.p50
-      checks.push({ target: `Added latency, ${workload}, ${low} connection, p50`, measured: `${signedMs(added)} (${ms(g.latency.p50)} vs ${ms(f.latency.p50)} ms)`, limit: '≤ 0.5 ms', pass: added <= 0.5 })
+      checks.push({ target: `Added latency, ${WORKLOAD_LABELS[workload]}, ${low} connection, p50`, measured: `${signedMs(added)} (${ms(g.latency.p50)} vs ${ms(f.latency.p50)} ms)`, limit: `≤ ${limit.addedP50Ms} ms`, pass: added <= limit.addedP50Ms })
     }
   }
   const fb = (name: string) => t.firstByte.find(r => r.target === name)
   const g = fb('gateway')
-  const s = fb('simulator')
+  const s = fb('upstream')
   if (g && s) {
     const added = g.firstByte.p50 - s.firstByte.p50
     checks.push({ target: 'First streamed byte after the upstream\'s, p50', measured: `${signedMs(added)} (${ms(g.firstByte.p50)} vs ${ms(s.firstByte.p50)} ms)`, limit: '≤ 1 ms', pass: added <= 1 })
   }
+  const rss = t.idleRssMb.gateway
+  checks.push({ target: 'Idle RSS of the gateway after startup', measured: `${rss.toFixed(1)} MB (floor ${t.idleRssMb.floor.toFixed(1)} MB)`, limit: `≤ ${LIMITS.idleRssMb} MB`, pass: rss <= LIMITS.idleRssMb })
   return checks
 }
 
-function checksMarkdown (checks: Check[], heading = 'Target (issue 6)'): string {
+function checksMarkdown (checks: Check[], heading = 'Target (issue 12)'): string {
   const lines = [`| ${heading} | Measured | Limit | Met |`, '|---|---|---|---|']
   for (const c of checks) lines.push(`| ${c.target} | ${c.measured} | ${c.limit} | ${c.pass === null ? '–' : c.pass ? 'yes' : '**no**'} |`)
   return lines.join('\n')
 }
 
+/** Issue 12's table: per workload, floor and gateway at the most connections, p50 at the fewest; ratios to the floor. */
+function summaryMarkdown (t: ThroughputResults): string {
+  const high = Math.max(...t.settings.connections)
+  const low = Math.min(...t.settings.connections)
+  const find = (workload: WorkloadName, connections: number, target: string) => t.table.find(r => r.workload === workload && r.connections === connections && r.target === target)
+  const lines = [
+    `| workload | floor req/s | gateway req/s | × floor | CPU µs/req floor → gateway | × floor | p50 ms at ${low} conn. floor → gateway | added p50 |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|'
+  ]
+  for (const w of t.settings.workloads) {
+    const f = find(w, high, 'floor')
+    const g = find(w, high, 'gateway')
+    const f1 = find(w, low, 'floor')
+    const g1 = find(w, low, 'gateway')
+    if (!f || !g) continue
+    lines.push(`| ${WORKLOAD_LABELS[w]} | ${fmt(f.rps)} | ${fmt(g.rps)} | **${fmtRatio(ratio(g.rps, f.rps))}** | ${fmt(f.cpuUsPerRequest)} → ${fmt(g.cpuUsPerRequest)} | **${fmtRatio(ratio(g.cpuUsPerRequest, f.cpuUsPerRequest))}** | ${f1 && g1 ? `${ms(f1.latency.p50)} → ${ms(g1.latency.p50)}` : '–'} | ${f1 && g1 ? signedMs(g1.latency.p50 - f1.latency.p50) : '–'} |`)
+  }
+  lines.push('', `Idle RSS after startup, before any request: gateway **${t.idleRssMb.gateway.toFixed(1)} MB**, floor ${t.idleRssMb.floor.toFixed(1)} MB (× floor ${fmtRatio(ratio(t.idleRssMb.gateway, t.idleRssMb.floor))}), upstream ${t.idleRssMb.upstream.toFixed(1)} MB.`)
+  return lines.join('\n')
+}
+
 function throughputMarkdown (t: ThroughputResults): string {
   const lines: string[] = []
-  lines.push(`Simulator: ${t.settings.tokens} chunks per answer, ${t.settings.intervalMs} ms apart. ${t.settings.duration} s per run after ${t.settings.warmup} s warm-up per target and workload${t.settings.rounds > 1 ? `; medians of ${t.settings.rounds} rounds` : ''}. Latency is the full response time (streams: to the last byte). CPU is user + system time of the target process from /proc per completed request; for the simulator row it is the simulator's own. "sim µs/req" is the simulator's CPU behind the target. "cores" is the target's CPU use during the run.`, '')
-  lines.push('| workload | conns | target | req/s | ×floor | p50 ms | ×floor | p99 ms | ×floor | CPU µs/req | ×floor | cores | sim µs/req | non-2xx / errors |')
+  const high = Math.max(...t.settings.connections)
+  lines.push(`Upstream: ${t.settings.upstream}, ${t.settings.tokens} content chunks per streamed answer, ${t.settings.intervalMs} ms apart. Agent-size body: ${fmt(t.settings.agentBodyBytes)} bytes (bench/lib/agent-body.ts). ${t.settings.duration} s per run after ${t.settings.warmup} s warm-up per target and workload${t.settings.rounds > 1 ? `; medians of ${t.settings.rounds} rounds` : ''}. Throughput and CPU at ${high} connections; ratios to the floor in this run.`, '')
+  lines.push(summaryMarkdown(t), '')
+  lines.push('All runs. Latency is the full response time (streams: to the last byte). CPU is user + system time of the target process from /proc per completed request; for the upstream row (the upstream called directly) it is the upstream\'s own. "upstream µs/req" is the upstream\'s CPU behind the target. "cores" is the target\'s CPU use during the run.', '')
+  lines.push('| workload | conns | target | req/s | ×floor | p50 ms | ×floor | p99 ms | ×floor | CPU µs/req | ×floor | cores | upstream µs/req | non-2xx / errors |')
   lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of t.table) {
     const f = t.table.find(x => x.workload === r.workload && x.connections === r.connections && x.target === 'floor')!
     lines.push(`| ${r.workload} | ${r.connections} | ${r.target} | ${fmt(r.rps)} | ${fmtRatio(ratio(r.rps, f.rps))} | ${ms(r.latency.p50)} | ${fmtRatio(ratio(r.latency.p50, f.latency.p50))} | ${ms(r.latency.p99)} | ${fmtRatio(ratio(r.latency.p99, f.latency.p99))} | ${fmt(r.cpuUsPerRequest)} | ${fmtRatio(ratio(r.cpuUsPerRequest, f.cpuUsPerRequest))} | ${r.targetCores.toFixed(2)} | ${fmt(r.upstreamCpuUsPerRequest)} | ${r.non2xx} / ${r.errors} |`)
   }
   lines.push('', `First streamed byte: ${t.settings.firstByteRequests} sequential streamed requests per target over one keep-alive connection, targets taking turns; time from sending the request to the response headers and to the first body byte.`, '')
-  lines.push('| target | requests | headers p50 ms | first byte p50 ms | first byte p99 ms | Δ p50 vs floor | Δ p50 vs simulator | whole stream p50 ms | failures |')
+  lines.push('| target | requests | headers p50 ms | first byte p50 ms | first byte p99 ms | Δ p50 vs floor | Δ p50 vs upstream | whole stream p50 ms | failures |')
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
   const floorFb = t.firstByte.find(r => r.target === 'floor')
-  const simFb = t.firstByte.find(r => r.target === 'simulator')
+  const upFb = t.firstByte.find(r => r.target === 'upstream')
   for (const r of t.firstByte) {
-    lines.push(`| ${r.target} | ${r.count} | ${ms(r.headers.p50)} | ${ms(r.firstByte.p50)} | ${ms(r.firstByte.p99)} | ${signedMs(r.firstByte.p50 - (floorFb?.firstByte.p50 ?? NaN))} | ${signedMs(r.firstByte.p50 - (simFb?.firstByte.p50 ?? NaN))} | ${ms(r.total.p50)} | ${r.failures} |`)
+    lines.push(`| ${r.target} | ${r.count} | ${ms(r.headers.p50)} | ${ms(r.firstByte.p50)} | ${ms(r.firstByte.p99)} | ${signedMs(r.firstByte.p50 - (floorFb?.firstByte.p50 ?? NaN))} | ${signedMs(r.firstByte.p50 - (upFb?.firstByte.p50 ?? NaN))} | ${ms(r.total.p50)} | ${r.failures} |`)
   }
   lines.push('')
   return lines.join('\n')
@@ -674,7 +755,7 @@ async function profileRun (kind: 'gateway' | 'floor', workload: WorkloadName): P
   const name = `${kind}-${workload}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`
   const nodeArgs = ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name]
   const connections = Math.max(...settings.connections)
-  const sim = await startSimulatorProcess('simulator', { tokens: settings.tokens, intervalMs: settings.intervalMs, firstChunkDelayMs: 0 })
+  const sim = await startUpstream()
   const target = kind === 'gateway'
     ? await startGateway({ upstreamOrigin: sim.origin, apiKey: CLIENT_KEY, nodeArgs: [...settings.gatewayNodeArgs, ...nodeArgs], logPath: settings.logFile })
     : await startBareProxy(sim.origin, 0, nodeArgs)
@@ -707,7 +788,7 @@ async function main (): Promise<void> {
   const json: Record<string, unknown> = { machine: m }
   const checks: Check[] = []
 
-  // A phase's result joins the combined report and gets its own file, with the checks against issue 6's targets.
+  // A phase's result joins the combined report and gets its own file, with the checks against the issues' targets.
   const record = <R extends object>(name: string, heading: string, result: R, c: Check[], markdown: string, checksHeading?: string) => {
     checks.push(...c)
     const section = [`## ${heading}`, '', markdown, checksMarkdown(c, checksHeading), ''].join('\n')
@@ -717,7 +798,7 @@ async function main (): Promise<void> {
   }
   if (phases.throughput) {
     const t = await throughput()
-    record('throughput', 'Throughput, latency, CPU (gateway vs floor vs simulator)', t, throughputChecks(t), throughputMarkdown(t))
+    record('throughput', 'Throughput, latency, CPU, idle RSS (gateway vs floor vs upstream)', t, throughputChecks(t), throughputMarkdown(t))
   }
   if (phases.memory) {
     const r = await memoryRun()

@@ -115,14 +115,14 @@ function fileExcerpt (file: string, turn: number, lines: number): string {
       case 0: line = `import { ${Name}Store, type ${Name}Options } from './${stem}-store.ts'`; break
       case 1: line = `// ${['Keeps entries until they expire.', 'Gère les délais d\'expiration (réessayé après échec).', '按租户分组的缓存条目。', 'Zählt Einträge pro Mandant für die Übersicht.'][n % 4]}`; break
       case 2: line = `export class ${Name}${n} implements ${Name}Options {`; break
-      case 3: line = `  readonly #entries = new Map<string, { value: unknown, expiresAt: number }>()`; break
+      case 3: line = '  readonly #entries = new Map<string, { value: unknown, expiresAt: number }>()'; break
       case 4: line = `  constructor (private readonly ttlMs = ${1000 * (n % 60 + 1)}, private readonly now = () => Date.now()) {}`; break
-      case 5: line = `  get (key: string): unknown {`; break
-      case 6: line = `    const entry = this.#entries.get(key)`; break
-      case 7: line = `    if (entry === undefined || entry.expiresAt <= this.now()) return undefined // 过期 → undefined`; break
-      case 8: line = `    return entry.value`; break
-      case 9: line = `  }`; break
-      case 10: line = `  set (key: string, value: unknown): void { this.#entries.set(key, { value, expiresAt: this.now() + this.ttlMs }) }`; break
+      case 5: line = '  get (key: string): unknown {'; break
+      case 6: line = '    const entry = this.#entries.get(key)'; break
+      case 7: line = '    if (entry === undefined || entry.expiresAt <= this.now()) return undefined // 过期 → undefined'; break
+      case 8: line = '    return entry.value'; break
+      case 9: line = '  }'; break
+      case 10: line = '  set (key: string, value: unknown): void { this.#entries.set(key, { value, expiresAt: this.now() + this.ttlMs }) }'; break
       default: line = `}  // end of ${Name}${n - 10} — "${stem}" line ${n}`
     }
     out.push(`${String(n).padStart(4)} | ${line}`)

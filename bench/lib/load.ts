@@ -4,7 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { cpuMicros } from './processes.ts'
 import { Samples, summary } from './stats.ts'
 
-export type WorkloadName = 'json' | 'stream'
+/** Small chat JSON and stream; the agent-size body (bench/lib/agent-body.ts) JSON and stream. */
+export type WorkloadName = 'json' | 'stream' | 'agent-json' | 'agent-stream'
+export const WORKLOAD_NAMES: WorkloadName[] = ['json', 'stream', 'agent-json', 'agent-stream']
 
 export interface Request {
   path: string
@@ -28,7 +30,7 @@ export interface LoadRun {
   latency: { p50: number, p90: number, p99: number, mean: number, max: number }
   /** User + system CPU of the target process per completed response, µs. */
   cpuUsPerRequest: number
-  /** The same for the simulator behind the target (the upstream's share of the machine), µs. */
+  /** The same for the upstream behind the target (lean upstream or simulator: the upstream's share of the machine), µs. */
   upstreamCpuUsPerRequest: number
   /** CPU use of the target process over the run, in cores (1.0 = one core busy all the time). */
   targetCores: number

@@ -82,6 +82,6 @@ export function applyPinning (wanted: boolean): Pinning {
     targetCpus,
     loadCpus,
     available: cpus.length,
-    note: `pinned with taskset: target under test (gateway or floor) on CPU ${targetCpus}; simulator and load generator (the runner) on CPU${cpus.length > 2 ? 's' : ''} ${loadCpus}`
+    note: `pinned with taskset: target under test (gateway or floor) on CPU ${targetCpus}; upstream (lean upstream or simulator) and load generator (the runner) on CPU${cpus.length > 2 ? 's' : ''} ${loadCpus}`
   }
 }

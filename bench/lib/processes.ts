@@ -28,7 +28,7 @@ const live = new Set<ChildProcess>()
 
 /**
  * Where children run: 'target' processes (gateway, floor) under `taskset -c <targetCpus>`, 'load' processes
- * (the simulator) under `taskset -c <loadCpus>`. Unset or disabled: nothing is pinned.
+ * (the upstream: lean upstream or simulator) under `taskset -c <loadCpus>`. Unset or disabled: nothing is pinned.
  */
 let pinning: Pinning | null = null
 export function usePinning (p: Pinning): void {
@@ -169,6 +169,25 @@ export async function startSimulatorProcess (name: string, settings: SimulatorSe
       BENCH_SIM_INTERVAL_MS: String(settings.intervalMs),
       BENCH_SIM_FIRST_CHUNK_DELAY_MS: String(settings.firstChunkDelayMs)
     },
+    ipc: true
+  })
+  const port = await portFromIpc(child, name, stderrTail)
+  return { name, origin: `http://${HOST}:${port}`, pid: child.pid!, cpus: affinityOf(child.pid!), child, stderrTail, stop: stopper(child) }
+}
+
+export interface LeanUpstreamSettings {
+  /** Content chunks per streamed answer. */
+  chunks: number
+  intervalMs: number
+}
+
+/** The benchmark's own upstream (bench/lean-upstream.ts), on the load CPUs like the simulator. */
+export async function startLeanUpstream (name: string, settings: LeanUpstreamSettings): Promise<Target> {
+  const { child, stderrTail } = spawnNode({
+    name,
+    role: 'load',
+    args: ['bench/lean-upstream.ts'],
+    env: { BENCH_UPSTREAM_CHUNKS: String(settings.chunks), BENCH_UPSTREAM_INTERVAL_MS: String(settings.intervalMs) },
     ipc: true
   })
   const port = await portFromIpc(child, name, stderrTail)
