@@ -2,6 +2,7 @@ import { normaliseToolCall, ToolCallNormaliser, type ChunkChoice, type ToolCallD
 import type { Usage } from './usage.ts'
 import { parseXmlToolCalls, type XmlToolCallParser } from './xml-tools/parser.ts'
 import type { OpenAIToolCall } from './xml-tools/protocol.ts'
+import { isRecord } from './records.ts'
 
 // The changes the gateway makes to an answer, on chunks (streams) or on the whole completion (JSON). Each applies
 // only where it is needed; a stream chunk that needs none of them is never parsed (see chat-stream.ts).
@@ -45,26 +46,24 @@ export class ChunkShapeError extends TypeError {
   override name = 'ChunkShapeError'
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
-
 /**
  * Checks the parts of a parsed chunk the transforms rely on: an object whose usage, choices, deltas and tool calls
  * have their types. Call it before `StreamTransforms.apply`.
  */
 export function checkChunkShape (chunk: unknown): asserts chunk is Chunk {
-  if (!isObject(chunk)) throw new ChunkShapeError('the chunk is not an object')
-  if (chunk.usage != null && !isObject(chunk.usage)) throw new ChunkShapeError('"usage" is not an object')
+  if (!isRecord(chunk)) throw new ChunkShapeError('the chunk is not an object')
+  if (chunk.usage != null && !isRecord(chunk.usage)) throw new ChunkShapeError('"usage" is not an object')
   if (chunk.choices === undefined) return
   if (!Array.isArray(chunk.choices)) throw new ChunkShapeError('"choices" is not a list')
   for (const choice of chunk.choices) {
-    if (!isObject(choice)) throw new ChunkShapeError('a choice is not an object')
+    if (!isRecord(choice)) throw new ChunkShapeError('a choice is not an object')
     if (choice.delta == null) continue
-    if (!isObject(choice.delta)) throw new ChunkShapeError('"delta" is not an object')
+    if (!isRecord(choice.delta)) throw new ChunkShapeError('"delta" is not an object')
     const calls = choice.delta.tool_calls
     if (calls == null) continue
     if (!Array.isArray(calls)) throw new ChunkShapeError('"tool_calls" is not a list')
     for (const call of calls) {
-      if (!isObject(call) || (call.function != null && !isObject(call.function))) throw new ChunkShapeError('a tool call is not an object')
+      if (!isRecord(call) || (call.function != null && !isRecord(call.function))) throw new ChunkShapeError('a tool call is not an object')
     }
   }
 }

@@ -4,6 +4,7 @@ import type { EmbeddingRequest } from '../schemas/embeddings.ts'
 import type { Cost } from '../state/budgets.ts'
 import type { Target, Topology } from '../topology.ts'
 import { estimatePromptTokens } from './request-cost.ts'
+import { isRecord } from './records.ts'
 
 // /v1/embeddings as a translation at the edge of the pipeline (wire-apis.md §3): the inputs are split into batches
 // the upstream accepts (DashScope takes at most 10 per call), each batch is one upstream call, and the answers are
@@ -100,7 +101,6 @@ export async function runBatches<T> (count: number, concurrency: number, abort: 
   return results
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 const tokenCount = (value: unknown) => typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0
 
 /**
@@ -109,13 +109,13 @@ const tokenCount = (value: unknown) => typeof value === 'number' && Number.isFin
  */
 export function readBatch (body: unknown, expected: number, model: string): EmbeddingBatch {
   const fail = (what: string): never => { throw upstreamProtocol(`for ${model}`, what) }
-  const data = isObject(body) ? body.data : undefined
+  const data = isRecord(body) ? body.data : undefined
   if (!Array.isArray(data)) return fail('an embeddings answer without a "data" array')
   if (data.length !== expected) return fail(`${data.length} embeddings for ${expected} inputs`)
   const vectors = new Array<number[]>(expected)
   for (let position = 0; position < data.length; position++) {
     const item: unknown = data[position]
-    if (!isObject(item)) return fail(`data[${position}] is not an object`)
+    if (!isRecord(item)) return fail(`data[${position}] is not an object`)
     const index = item.index ?? position
     if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= expected || vectors[index] !== undefined) {
       return fail(`data[${position}].index is ${JSON.stringify(item.index)}`)
@@ -126,7 +126,7 @@ export function readBatch (body: unknown, expected: number, model: string): Embe
     }
     vectors[index] = vector
   }
-  const usage = isObject(body) && isObject(body.usage) ? body.usage : {}
+  const usage = isRecord(body) && isRecord(body.usage) ? body.usage : {}
   const promptTokens = tokenCount(usage.prompt_tokens)
   return { vectors, promptTokens, totalTokens: tokenCount(usage.total_tokens) || promptTokens }
 }

@@ -1,3 +1,5 @@
+import { isRecord } from './records.ts'
+
 // Usage as OpenAI and DashScope report it (wire contract §1.6). A missing field counts as 0, never as an error.
 
 export interface Usage {
@@ -30,8 +32,6 @@ export function tokenCounts (usage: Usage | null | undefined): TokenCounts | nul
 type Counts = Record<string, number>
 
 const DETAILS = ['prompt_tokens_details', 'completion_tokens_details']
-
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** The numeric fields of both, summed; a field only one of them has counts 0 in the other. */
 function sumCounts (a: Record<string, unknown>, b: Record<string, unknown>): Counts {

@@ -1,5 +1,6 @@
 import { invalidRequest } from '../../errors.ts'
 import { toUpstreamToolId } from './ids.ts'
+import { isRecord } from '../records.ts'
 
 // Anthropic content blocks → chat messages (wire-apis §2.3). Blocks the upstream cannot use (redacted thinking,
 // server tool results, block types added later) are left out rather than refused: a conversation Claude Code built
@@ -28,7 +29,6 @@ interface ChatToolCall {
   function: { name: string, arguments: string }
 }
 
-const isRecord = (value: unknown): value is Record<string, any> => typeof value === 'object' && value !== null && !Array.isArray(value)
 const str = (value: unknown) => (typeof value === 'string' ? value : '')
 
 /** Text parts with a cache marker keep it (DashScope's explicit cache reads it); other text is joined into a string. */

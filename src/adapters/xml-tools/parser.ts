@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto'
+import { newToolCallId } from '../tool-calls.ts'
 import { CLOSE, isHighSurrogate, isJson, isRecord, isSpace, OPEN, type OpenAIToolCall, type ParsedText } from './protocol.ts'
-
-const newCallId = () => `call_${randomBytes(12).toString('hex')}`
 
 /** A block's text as an OpenAI tool call, or null when it is not one (invalid JSON, no name). */
 function toToolCall (body: string): OpenAIToolCall | null {
@@ -18,7 +16,7 @@ function toToolCall (body: string): OpenAIToolCall | null {
   else if (isRecord(args)) text = JSON.stringify(args)
   else if (typeof args === 'string') text = isJson(args) ? args : JSON.stringify(args)
   else return null
-  return { id: newCallId(), type: 'function', function: { name: parsed.name, arguments: text } }
+  return { id: newToolCallId(), type: 'function', function: { name: parsed.name, arguments: text } }
 }
 
 /** Length of the longest end of `text` that could be the start of OPEN (but is not all of it). */

@@ -27,7 +27,7 @@ export const TOOL_FIELDS = new Set(['tools', 'tool_choice', 'parallel_tool_calls
 
 export const isSpace = (c: string | undefined) => c === ' ' || c === '\n' || c === '\r' || c === '\t'
 export const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff
-export const isRecord = (value: unknown): value is Record<string, any> => typeof value === 'object' && value !== null && !Array.isArray(value)
+export { isRecord } from '../records.ts'
 
 export function isJson (text: string): boolean {
   try {
