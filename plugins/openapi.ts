@@ -5,6 +5,7 @@ import type { FastifySchema, RouteOptions } from 'fastify'
 import {
   internalError, invalidClientKey, modelNotFound, upstreamTimeout, upstreamUnreachable, type ErrorBody, type GatewayError
 } from '../src/errors.ts'
+import { errorTypeFor } from '../src/adapters/messages/errors.ts'
 import { VERSION } from '../src/version.ts'
 
 // The routes carry their own tags, summary and description. Everything else the page needs is added here, to the
@@ -144,18 +145,8 @@ const ERRORS: Record<string, { description: string, example: ErrorBody }> = {
   504: { description: 'The upstream did not answer in time.', example: envelope(upstreamTimeout(HOST, 'headers', null)) }
 }
 
-/** Anthropic's error types per status (src/adapters/messages/errors.ts): 503 becomes 529 overloaded_error. */
-const ANTHROPIC_TYPES: Record<string, string> = {
-  400: 'invalid_request_error',
-  401: 'authentication_error',
-  404: 'not_found_error',
-  413: 'request_too_large',
-  429: 'rate_limit_error',
-  500: 'api_error',
-  502: 'api_error',
-  529: 'overloaded_error',
-  504: 'timeout_error'
-}
+/** The statuses documented for the Anthropic routes, where an overloaded gateway or upstream (503) answers 529. */
+const ANTHROPIC_STATUSES = [400, 401, 404, 413, 429, 500, 502, 529, 504]
 
 const OPENAI_ERROR = {
   type: 'object',
@@ -282,8 +273,9 @@ function errorResponses (): Record<string, unknown> {
       }
     }
   }
-  for (const [status, type] of Object.entries(ANTHROPIC_TYPES)) {
-    const error = ERRORS[status === '529' ? '503' : status]
+  for (const status of ANTHROPIC_STATUSES) {
+    const type = errorTypeFor(status)
+    const error = ERRORS[status === 529 ? '503' : status]
     responses[`Anthropic${status}`] = {
       description: error.description,
       content: {
