@@ -1,181 +1,106 @@
 import t from 'tap'
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { parseAllDocuments } from 'yaml'
-import { loadConfig } from '../../src/config.ts'
-import { build } from '../helper.ts'
-import { loadCompose } from './compose.ts'
-import { DEPLOY, ROOT, requireBinary, startRedis } from './servers.ts'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { parse } from 'yaml'
+import { ALERTS, DASHBOARD, expectedCopies, PROMETHEUS_RULE } from './kubernetes-copies.ts'
+import { find, ofKind, SECRET_EXAMPLE } from './kubernetes-objects.ts'
+import { KUBERNETES, kubectlVersion, OVERLAYS, render, requireKubectl } from './kubernetes-render.ts'
+import { describe, KINDS, schemaProblems, unknownFields, type Manifest } from './kubernetes-schemas.ts'
+import { ROOT } from './servers.ts'
 
-// deploy/kubernetes, checked without a cluster (there is no kubectl here): the manifests parsed with `yaml`, their
-// wiring followed by hand (selectors, ports, secrets, probes, the rolling-update and shutdown budgets), and the probe
-// paths asked of a real gateway configured with the container's own environment.
+// deploy/kubernetes as kubectl renders it: each overlay renders without a warning, every object is of a known kind
+// and valid against Kubernetes' schemas (kubernetes-schemas.ts), and the monitoring objects carry what docker
+// compose's Prometheus and Grafana use. The invariants between objects are in kubernetes-invariants.test.ts, the
+// probes on a running gateway in kubernetes-probes.test.ts.
 
-const DIR = join(DEPLOY, 'kubernetes')
-const SECRET_EXAMPLE = 'secret.example.yaml'
-
-type Manifest = Record<string, any> & { kind: string, metadata: { name: string, labels?: Record<string, string> } }
-
-function loadManifests (file: string): Manifest[] {
-  return parseAllDocuments(readFileSync(join(DIR, file), 'utf8')).map(document => {
-    if (document.errors.length > 0) throw new Error(`${file}: ${document.errors[0].message}`)
-    return document.toJS() as Manifest
-  }).filter(Boolean)
+/** Every file under a folder, relative to it. */
+function filesUnder (dir: string): string[] {
+  return readdirSync(dir).flatMap(name => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? filesUnder(path).map(file => join(name, file)) : [name]
+  })
 }
 
-const files = readdirSync(DIR).filter(name => name.endsWith('.yaml')).sort()
-const kustomization = loadManifests('kustomization.yaml')[0]
-const manifests = files.filter(name => name !== 'kustomization.yaml').flatMap(file => loadManifests(file).map(manifest => ({ file, manifest })))
-const find = (kind: string, name: string) => {
-  const found = manifests.find(({ manifest }) => manifest.kind === kind && manifest.metadata.name === name)?.manifest
-  if (found === undefined) throw new Error(`no ${kind} ${name} in deploy/kubernetes`)
-  return found
-}
-
-const gateway = find('Deployment', 'qwen-gateway')
-const service = find('Service', 'qwen-gateway')
-const budget = find('PodDisruptionBudget', 'qwen-gateway')
-const redis = find('Deployment', 'qwen-gateway-redis')
-const redisService = find('Service', 'qwen-gateway-redis')
-const secret = find('Secret', 'qwen-gateway')
-const container = gateway.spec.template.spec.containers[0]
-
-/** Whether every key=value of a selector is among the labels. */
-const selects = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
-  Object.keys(selector).length > 0 && Object.entries(selector).every(([key, value]) => labels[key] === value)
-
-/** A container port by number or by name. */
-const containerPort = (spec: any, port: number | string): number | undefined =>
-  typeof port === 'number' ? port : spec.ports?.find((entry: any) => entry.name === port)?.containerPort
-
-/** The container's environment, with secretKeyRef values taken from the Secret example (placeholders). */
-function containerEnv (spec: any): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const entry of spec.env ?? []) {
-    const ref = entry.valueFrom?.secretKeyRef
-    env[entry.name] = ref ? String(find('Secret', ref.name).stringData?.[ref.key]) : String(entry.value)
+t.test('each overlay renders with kubectl kustomize, without a warning', async t => {
+  const kubectl = requireKubectl(t)
+  if (kubectl === undefined) return
+  t.comment(kubectlVersion(kubectl))
+  for (const overlay of OVERLAYS) {
+    const { objects, stderr, status } = render(kubectl, join('overlays', overlay))
+    t.equal(status, 0, `${overlay}: kubectl kustomize succeeds`)
+    // Deprecated fields (patchesStrategicMerge, bases, commonLabels, vars) are warned about here first.
+    t.equal(stderr, '', `${overlay}: nothing on stderr`)
+    t.ok(objects.length > 0, `${overlay}: ${objects.length} objects`)
   }
-  return env
-}
-
-t.test('the manifests parse, kustomization.yaml lists them, and the Secret example stays out of it', async t => {
-  t.same(files, ['deployment.yaml', 'kustomization.yaml', 'pod-disruption-budget.yaml', 'redis.yaml', SECRET_EXAMPLE, 'service.yaml'])
-  for (const { file, manifest } of manifests) {
-    t.ok(manifest.apiVersion && manifest.kind && manifest.metadata?.name, `${file}: ${manifest.kind} ${manifest.metadata?.name} has apiVersion, kind and name`)
-  }
-  t.equal(kustomization.kind, 'Kustomization')
-  t.same([...kustomization.resources].sort(), files.filter(name => name !== 'kustomization.yaml' && name !== SECRET_EXAMPLE),
-    'every manifest but the Secret example is a resource: `kubectl apply -k` never overwrites real keys with placeholders')
-  const image = kustomization.images.find((entry: any) => entry.name === container.image.split(':')[0])
-  t.equal(`${image?.newName}:${image?.newTag}`, container.image, 'the kustomize image entry names the Deployment\'s image as it stands')
-  t.equal(container.image, loadCompose({ GATEWAY_API_KEYS: 'k', GRAFANA_ADMIN_PASSWORD: 'p' }, { useDocker: false }).services['gateway-1'].image,
-    'the image is the one docker compose builds')
 })
 
-t.test('selectors match the pods they mean, and only those', async t => {
-  const gatewayLabels = gateway.spec.template.metadata.labels
-  const redisLabels = redis.spec.template.metadata.labels
-  t.ok(selects(gateway.spec.selector.matchLabels, gatewayLabels), 'the gateway Deployment selects its own pods')
-  t.ok(selects(redis.spec.selector.matchLabels, redisLabels), 'the Redis Deployment selects its own pods')
-  t.notOk(selects(gateway.spec.selector.matchLabels, redisLabels), 'the gateway Deployment does not select Redis')
-  t.notOk(selects(redis.spec.selector.matchLabels, gatewayLabels), 'and the Redis one not the gateways')
-  t.ok(selects(service.spec.selector, gatewayLabels) && !selects(service.spec.selector, redisLabels), 'the Service sends to gateway pods only')
-  t.ok(selects(redisService.spec.selector, redisLabels) && !selects(redisService.spec.selector, gatewayLabels), 'the Redis Service to Redis only')
-  t.ok(selects(budget.spec.selector.matchLabels, gatewayLabels) && !selects(budget.spec.selector.matchLabels, redisLabels), 'the PodDisruptionBudget covers the gateway pods')
-  t.equal(budget.spec.maxUnavailable, 1, 'at most one gateway pod disrupted at a time')
-})
-
-t.test('ports, secrets and the environment form a valid gateway configuration', async t => {
-  const env = containerEnv(container)
-  const config = loadConfig(env)
-  t.equal(config.HOST, '0.0.0.0', 'listens on the pod\'s interfaces')
-  t.equal(config.TRUST_PROXY, true)
-  t.equal(containerPort(container, 'http'), config.PORT, 'the named port http is the port the gateway listens on')
-  t.equal(containerPort(container, service.spec.ports[0].targetPort), config.PORT, 'the Service\'s targetPort reaches it')
-  t.equal(config.topology.clients.length, 1, 'client keys come from the Secret')
-
-  const refs = (container.env as any[]).filter(entry => entry.valueFrom).map(entry => entry.valueFrom.secretKeyRef)
-  t.same(refs.map(ref => ref.key).sort(), ['DASHSCOPE_API_KEY', 'GATEWAY_API_KEYS'], 'the two secrets come from a Secret')
-  for (const ref of refs) {
-    t.equal(ref.name, secret.metadata.name, `${ref.key}: the Secret example is the one referenced`)
-    t.type(secret.stringData[ref.key], 'string', `${ref.key} is in the Secret example`)
-    t.not(ref.optional, true, `${ref.key}: a missing Secret stops the pod instead of starting it without the key`)
+t.test('every rendered object is of a known kind and valid against the Kubernetes 1.36 schemas, field by field', async t => {
+  const kubectl = requireKubectl(t)
+  if (kubectl === undefined) return
+  for (const overlay of OVERLAYS) {
+    const { objects } = render(kubectl, join('overlays', overlay))
+    for (const object of objects) t.same(schemaProblems(object), [], `${overlay}: ${describe(object)} (${object.apiVersion}) validates`)
+    t.same(unknownFields(objects), [], `${overlay}: no field the API does not know`)
   }
-  t.throws(() => loadConfig({ ...env, GATEWAY_API_KEYS: '' }), /HOST="0\.0\.0\.0" would open the gateway to the network without client keys/,
-    'with an empty GATEWAY_API_KEYS the gateway refuses to start')
-  const example = readFileSync(join(ROOT, '.env.example'), 'utf8')
-  const unknown = Object.keys(env).filter(name => !new RegExp(`^${name}=`, 'm').test(example))
-  t.same(unknown, [], 'every variable set is one the gateway reads (.env.example lists them all)')
-
-  const redisUrl = new URL(env.REDIS_URL)
-  t.equal(redisUrl.hostname, redisService.metadata.name, 'REDIS_URL names the Redis Service')
-  t.equal(Number(redisUrl.port), redisService.spec.ports[0].port, 'on its port')
-  const redisContainer = redis.spec.template.spec.containers[0]
-  t.equal(containerPort(redisContainer, redisService.spec.ports[0].targetPort), 6379, 'which reaches Redis\' port')
-  const compose = loadCompose({ GATEWAY_API_KEYS: 'k', GRAFANA_ADMIN_PASSWORD: 'p' }, { useDocker: false })
-  t.same(redisContainer.args, compose.services.redis.command, 'Redis runs with the flags docker-compose.yml gives it')
-  t.equal(redisContainer.image, compose.services.redis.image, 'and the same image')
 })
 
-t.test('rolling updates never go below two ready pods, and shutdown fits in the grace period', async t => {
-  const spec = gateway.spec
-  t.equal(spec.replicas, 2)
-  t.same(spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } })
-  const pod = spec.template.spec
-  const config = loadConfig(containerEnv(container))
-  const preStop = container.lifecycle?.preStop
-  const sleepSeconds = preStop?.sleep?.seconds ?? Number(preStop?.exec?.command?.at(-1))
-  t.ok(sleepSeconds >= 3, `preStop waits ${sleepSeconds} s, so the pod leaves the endpoints before SIGTERM`)
-  if (preStop?.exec) t.same(preStop.exec.command.slice(0, -1), ['sleep'], 'with the image\'s own sleep (coreutils in the bookworm-slim Node image)')
-  t.ok(pod.terminationGracePeriodSeconds > sleepSeconds + config.SHUTDOWN_GRACE_MS / 1000,
-    `terminationGracePeriodSeconds (${pod.terminationGracePeriodSeconds}) > preStop (${sleepSeconds} s) + SHUTDOWN_GRACE_MS (${config.SHUTDOWN_GRACE_MS / 1000} s)`)
-  t.equal(container.readinessProbe.httpGet.path, '/health/ready', 'readiness is /health/ready')
-  t.equal(container.livenessProbe.httpGet.path, '/health/live', 'liveness is /health/live: never Redis or the upstream')
-  t.equal(container.startupProbe.httpGet.path, '/health/live')
-  const startupSeconds = container.startupProbe.periodSeconds * container.startupProbe.failureThreshold
-  t.ok(startupSeconds >= 30, `${startupSeconds} s to start before the kubelet gives up`)
+t.test('the validation itself refuses unknown kinds, invalid values and unknown fields', async t => {
+  const deployment = parse(readFileSync(join(KUBERNETES, 'base', 'deployment.yaml'), 'utf8')) as Manifest
+  t.same(schemaProblems(deployment), [], 'the base Deployment as written validates')
+  t.match(schemaProblems({ apiVersion: 'example.com/v1', kind: 'Gadget', metadata: { name: 'g' } }), [/Gadget g: example\.com\/v1\/Gadget is not a kind these tests know/],
+    'an unknown kind fails instead of being skipped')
+  t.match(schemaProblems({ ...deployment, apiVersion: 'extensions/v1beta1' }), [/is not a kind these tests know/], 'so does a removed apiVersion')
+  const badPort = structuredClone(deployment)
+  badPort.spec.template.spec.containers[0].ports[0].containerPort = 'three thousand'
+  t.match(schemaProblems(badPort), [/containerPort must be integer/], 'a value of the wrong type fails')
+  const typo = structuredClone(deployment)
+  typo.spec.template.spec.containers[0].readinesProbe = typo.spec.template.spec.containers[0].readinessProbe
+  t.match(unknownFields([typo]), [/Deployment qwen-gateway: .*'"readinesProbe"' does not exist in type 'IContainer'/], 'a misspelt field fails')
+  t.same(Object.keys(KINDS).filter(kind => !/^(v1|apps\/v1|networking\.k8s\.io\/v1|autoscaling\/v2|policy\/v1|monitoring\.coreos\.com\/v1)\//.test(kind)), [],
+    'only current, stable apiVersions are accepted')
 })
 
-t.test('both pods run as Kubernetes\' restricted Pod Security Standard asks', async t => {
-  for (const deployment of [gateway, redis]) {
-    const pod = deployment.spec.template.spec
-    const name = deployment.metadata.name
-    t.equal(pod.securityContext.runAsNonRoot, true, `${name}: runAsNonRoot`)
-    t.ok(pod.securityContext.runAsUser > 0, `${name}: a numeric non-root user, which the kubelet can check`)
-    t.equal(pod.securityContext.seccompProfile?.type, 'RuntimeDefault', `${name}: seccomp RuntimeDefault`)
-    t.equal(pod.automountServiceAccountToken, false, `${name}: no service account token`)
-    for (const spec of pod.containers) {
-      t.equal(spec.securityContext.allowPrivilegeEscalation, false, `${name}/${spec.name}: no privilege escalation`)
-      t.same(spec.securityContext.capabilities.drop, ['ALL'], `${name}/${spec.name}: no capabilities`)
-      t.equal(spec.securityContext.readOnlyRootFilesystem, true, `${name}/${spec.name}: read-only root file system`)
-      t.ok(spec.resources?.requests?.cpu && spec.resources?.requests?.memory && spec.resources?.limits?.memory, `${name}/${spec.name}: resource requests and a memory limit`)
-      for (const mount of spec.volumeMounts ?? []) {
-        t.ok(pod.volumes.some((volume: any) => volume.name === mount.name && volume.emptyDir), `${name}/${spec.name}: ${mount.mountPath} is a declared emptyDir`)
-      }
-    }
+t.test('the Secret example is no kustomization\'s resource, and nothing renders a Secret', async t => {
+  const kustomizations = filesUnder(KUBERNETES).filter(file => /(^|\/)kustomization\.yaml$/.test(file))
+  t.ok(kustomizations.length >= 4, `${kustomizations.join(', ')}`)
+  for (const file of kustomizations) {
+    const kustomization = parse(readFileSync(join(KUBERNETES, file), 'utf8'))
+    const listed = [...(kustomization.resources ?? []), ...(kustomization.patches ?? []).map((patch: any) => patch.path)]
+    t.notOk(listed.some((path: string) => path.endsWith('secret.example.yaml')), `${file}: does not list secret.example.yaml`)
+    t.notOk(kustomization.secretGenerator, `${file}: generates no Secret`)
   }
-  t.ok(container.volumeMounts.some((mount: any) => mount.mountPath === '/tmp'), 'the gateway has a writable /tmp')
-  const uid = /^USER\s+(\S+)/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1]
-  t.equal(uid, 'node', 'the image runs as node, which is 1000 in the node images: runAsUser matches it')
-  t.equal(gateway.spec.template.spec.securityContext.runAsUser, 1000)
+  t.equal(relative(KUBERNETES, SECRET_EXAMPLE), 'secret.example.yaml')
+  const kubectl = requireKubectl(t)
+  if (kubectl === undefined) return
+  for (const overlay of OVERLAYS) {
+    t.same(ofKind(render(kubectl, join('overlays', overlay)).objects, 'Secret'), [], `${overlay}: no Secret rendered: \`kubectl apply -k\` never replaces your keys`)
+  }
 })
 
-t.test('the probes answer 200 on a gateway configured with the container\'s environment', async t => {
-  if (requireBinary(t, 'redis-server') === undefined) return
-  // The container's environment, with REDIS_URL pointed at a real Redis: /health/ready checks that it answers.
-  const store = await startRedis(t)
-  const app = await build(t, { ...containerEnv(container), REDIS_URL: store.url, LOG_LEVEL: 'silent' })
-  const probes = { startup: container.startupProbe, liveness: container.livenessProbe, readiness: container.readinessProbe }
-  const config = loadConfig(containerEnv(container))
-  for (const [kind, probe] of Object.entries(probes)) {
-    t.equal(containerPort(container, probe.httpGet.port), config.PORT, `${kind} probe: its port is the gateway's`)
-    // Redis connects in the background: readiness may take a moment, as it does in a pod.
-    const deadline = performance.now() + 5_000
-    let res = await app.inject({ method: 'GET', url: probe.httpGet.path })
-    while (res.statusCode !== 200 && performance.now() < deadline) {
-      await new Promise(resolve => setTimeout(resolve, 50))
-      res = await app.inject({ method: 'GET', url: probe.httpGet.path })
-    }
-    t.equal(res.statusCode, 200, `${kind} probe: GET ${probe.httpGet.path} answers 200 without a client key`)
+t.test('the PrometheusRule carries alerts.yml\'s rules, and the dashboard ConfigMap Grafana\'s dashboard', async t => {
+  for (const [file, text] of Object.entries(expectedCopies())) {
+    t.equal(readFileSync(file, 'utf8'), text, `${relative(ROOT, file)} is up to date (node test/integration/kubernetes-copies.ts --write)`)
   }
+  const kubectl = requireKubectl(t)
+  if (kubectl === undefined) return
+  const { objects } = render(kubectl, join('overlays', 'production'))
+  const alerts = parse(readFileSync(ALERTS, 'utf8'))
+  const rule = find(objects, 'PrometheusRule', 'qwen-gateway')
+  t.same(rule.spec.groups, alerts.groups, 'the rendered PrometheusRule\'s groups equal deploy/prometheus/alerts.yml\'s')
+  t.same(parse(readFileSync(PROMETHEUS_RULE, 'utf8')).spec.groups, alerts.groups)
+  t.ok(alerts.groups.flatMap((group: any) => group.rules).length >= 8, 'all the alerts, not a few')
+
+  const dashboards = ofKind(objects, 'ConfigMap').filter(map => map.metadata.labels?.grafana_dashboard === '1')
+  t.equal(dashboards.length, 1, 'one ConfigMap for Grafana\'s sidecar (label grafana_dashboard: "1")')
+  t.same(Object.values(dashboards[0].data), [readFileSync(DASHBOARD, 'utf8')], 'holding deploy/grafana\'s dashboard as it is')
+  t.match(dashboards[0].metadata.name, /^qwen-gateway-dashboard$/, 'under one stable name: an edit replaces it instead of adding a second copy')
+  const uids = new Set([...readFileSync(DASHBOARD, 'utf8').matchAll(/"uid": "([^"]+)"/g)].map(match => match[1]))
+  t.ok(uids.has('prometheus'), 'its panels use the data source uid "prometheus", kube-prometheus-stack\'s default')
+
+  const monitor = find(objects, 'ServiceMonitor', 'qwen-gateway')
+  const service = find(objects, 'Service', 'qwen-gateway')
+  const jobs = new Set([...JSON.stringify(alerts).matchAll(/job=\\"([^\\]+)\\"/g)].map(match => match[1]))
+  t.same([...jobs], [service.metadata.name], 'the alerts\' job is the Service\'s name, the job label a ServiceMonitor gives its targets')
+  t.notOk(monitor.spec.jobLabel, 'and no jobLabel changes that')
+  t.same(monitor.metadata.labels.release, rule.metadata.labels.release, 'the ServiceMonitor and the rules are picked up by the same Prometheus')
 })
