@@ -3,10 +3,34 @@ import { createHash } from 'node:crypto'
 // A conversation's identity, so its requests can stay on one upstream key (prefix caches) and be counted.
 
 const MAX_ID_LENGTH = 200
+// How much of a long text stands for all of it: its length, then this many characters from each end. An agent's
+// system prompt runs to tens of kilobytes and a first message can carry whole files or images; serialising and
+// hashing them whole on every turn was a tenth of an agent-size request's CPU.
+const SAMPLE_CHARS = 2048
+const SAMPLE_ITEMS = 8
 
 interface Message {
   role?: unknown
   content?: unknown
+}
+
+/** A bounded stand-in for a text: the text itself when short, else its length, head and tail. */
+function sampled (text: string): string {
+  if (text.length <= 2 * SAMPLE_CHARS) return text
+  return `${text.length}\u0001${text.slice(0, SAMPLE_CHARS)}\u0001${text.slice(-SAMPLE_CHARS)}`
+}
+
+/** A message's content as a bounded string: text as is or sampled, content parts field by field (many parts sampled too). */
+function fingerprint (value: unknown, depth = 0): string {
+  if (typeof value === 'string') return sampled(value)
+  if (typeof value !== 'object' || value === null || depth > 4) return String(value)
+  if (Array.isArray(value)) {
+    const items = value.length <= 2 * SAMPLE_ITEMS ? value : [value.length, ...value.slice(0, SAMPLE_ITEMS), ...value.slice(-SAMPLE_ITEMS)]
+    return `[${items.map(item => fingerprint(item, depth + 1)).join('\u0002')}]`
+  }
+  let out = '{'
+  for (const [key, item] of Object.entries(value)) out += `${key}\u0003${fingerprint(item, depth + 1)}\u0002`
+  return `${out}}`
 }
 
 /**
@@ -20,9 +44,7 @@ export function sessionId (header: unknown, body: { user?: unknown, messages?: M
   const system = messages.find(message => message.role === 'system' || message.role === 'developer')
   const firstUser = messages.find(message => message.role === 'user')
   const digest = createHash('sha256')
-  digest.update(JSON.stringify(system?.content ?? null))
-  digest.update('\u0000')
-  digest.update(JSON.stringify(firstUser?.content ?? null))
+  digest.update(`${fingerprint(system?.content ?? null)}\u0000${fingerprint(firstUser?.content ?? null)}`)
   return `c:${digest.digest('hex').slice(0, 24)}`
 }
 
