@@ -50,7 +50,8 @@ export function schemaProblems (manifest: Manifest): string[] {
   const kind = KINDS[kindOf(manifest)]
   if (kind === undefined) return [`${describe(manifest)}: ${kindOf(manifest)} is not a kind these tests know; add it to KINDS in kubernetes-schemas.ts`]
   try {
-    new kind.model(manifest).validate()
+    const Model = kind.model
+    new Model(manifest).validate()
     return []
   } catch (error) {
     const { message, errors } = error as Error & { errors?: Array<{ instancePath: string, message?: string }> }

@@ -102,5 +102,5 @@ t.test('the PrometheusRule carries alerts.yml\'s rules, and the dashboard Config
   const jobs = new Set([...JSON.stringify(alerts).matchAll(/job=\\"([^\\]+)\\"/g)].map(match => match[1]))
   t.same([...jobs], [service.metadata.name], 'the alerts\' job is the Service\'s name, the job label a ServiceMonitor gives its targets')
   t.notOk(monitor.spec.jobLabel, 'and no jobLabel changes that')
-  t.same(monitor.metadata.labels.release, rule.metadata.labels.release, 'the ServiceMonitor and the rules are picked up by the same Prometheus')
+  t.same(monitor.metadata.labels?.release, rule.metadata.labels?.release, 'the ServiceMonitor and the rules are picked up by the same Prometheus')
 })
