@@ -44,8 +44,16 @@ export interface Rendering {
   status: number | null
 }
 
-/** `kubectl kustomize` of a folder under deploy/kubernetes, parsed. */
+const renderings = new Map<string, Rendering>()
+
+/** `kubectl kustomize` of a folder under deploy/kubernetes, parsed; once per test file. Do not modify the objects. */
 export function render (kubectl: string, folder: string): Rendering {
+  const key = `${kubectl}\0${folder}`
+  if (!renderings.has(key)) renderings.set(key, renderOnce(kubectl, folder))
+  return renderings.get(key)!
+}
+
+function renderOnce (kubectl: string, folder: string): Rendering {
   const result = spawnSync(kubectl, ['kustomize', join(KUBERNETES, folder)], { encoding: 'utf8', timeout: 30_000 })
   if (result.error) throw result.error
   const objects = result.status === 0
