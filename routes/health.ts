@@ -53,7 +53,7 @@ const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
   checks: Type.Object({
     upstream_keys: Type.Boolean({ description: 'Every upstream has a usable key (or needs none)' }),
-    shared_state: Type.Boolean({ description: 'Redis answers, when REDIS_URL is set' })
+    shared_state: Type.Boolean({ description: 'Redis answers, when REDIS_URL is set. Information only: without Redis a replica still serves (limits fail open, key cooldowns stay local), so it stays ready' })
   })
 })
 
@@ -141,17 +141,19 @@ const health: FastifyPluginAsyncTypebox = async function (fastify) {
     return { status: 'ok' as const }
   })
 
-  // Worth sending traffic to: load balancers and rolling updates wait for this.
+  // Worth sending traffic to: load balancers and rolling updates wait for this. Redis is shared by every replica,
+  // so its loss would make them all unready at once: on Kubernetes the Service would be left with no endpoint, and
+  // the outage that limits fail open for would become a total one. Its state is reported, never a reason to refuse.
   fastify.get('/health/ready', {
     schema: {
       tags: ['Health'],
       summary: 'Readiness',
-      description: '200 when every upstream has a usable key and Redis (when REDIS_URL is set) answers, else 503: load balancers and rolling updates wait for this.',
+      description: '200 when every upstream has a usable key, else 503: load balancers and rolling updates wait for this. `checks.shared_state` is false while Redis (when REDIS_URL is set) does not answer; the replica stays ready then, serving with limits that fail open.',
       response: { 200: Readiness, 503: Readiness }
     }
   }, async function getReadiness (_request, reply) {
     const checks = { upstream_keys: keysUsable(), shared_state: sharedState.kind === 'memory' || sharedState.available() }
-    const ready = checks.upstream_keys && checks.shared_state
+    const ready = checks.upstream_keys
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' as const : 'not_ready' as const, checks })
   })
 }

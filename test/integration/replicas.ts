@@ -116,6 +116,10 @@ export interface Sent {
   status: number
   /** A network error, or a stream that ended without [DONE]. */
   error?: string
+  /** The body, for a JSON answer. */
+  text?: string
+  /** x-ratelimit-remaining-tokens, when the answer had it. */
+  remainingTokens?: number
 }
 
 let sequence = 0
@@ -130,8 +134,9 @@ export async function send (url: string, body: Record<string, unknown>, headers:
   try {
     const res = await postJson(url, body, { ...headers, 'x-request-id': id })
     const text = await res.text()
+    const remaining = res.headers.get('x-ratelimit-remaining-tokens')
     const error = body.stream === true && res.status === 200 && !text.trimEnd().endsWith('data: [DONE]') ? 'stream ended without [DONE]' : undefined
-    return { id, kind, startedAt, endedAt: performance.now(), status: res.status, ...(error ? { error } : {}) }
+    return { id, kind, startedAt, endedAt: performance.now(), status: res.status, ...(error ? { error } : {}), ...(body.stream === true ? {} : { text }), ...(remaining === null ? {} : { remainingTokens: Number(remaining) }) }
   } catch (error) {
     return { id, kind, startedAt, endedAt: performance.now(), status: 0, error: String((error as Error).cause ?? error) }
   }
@@ -146,16 +151,16 @@ export interface Load {
 /** `clients` loops, each sending `body()` one after the other until stopped: steady load. */
 export function steadyLoad (url: string, headers: Record<string, string>, clients: number, body: (i: number) => Record<string, unknown>, kind = 'load'): Load {
   const results: Sent[] = []
-  let stopped = false
+  const stopped = new AbortController()
   let n = 0
   const loop = async () => {
-    while (!stopped) results.push(await send(url, body(n++), headers, kind))
+    while (!stopped.signal.aborted) results.push(await send(url, body(n++), headers, kind))
   }
   const loops = Array.from({ length: clients }, loop)
   return {
     results,
     async stop () {
-      stopped = true
+      stopped.abort()
       await Promise.all(loops)
     }
   }
