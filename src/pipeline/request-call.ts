@@ -31,6 +31,10 @@ export function upstreamCall (request: FastifyRequest, reply: FastifyReply, fiel
     requestId: request.id,
     signal: (fields.abort ?? abortOnClientClose(reply.raw)).signal,
     receivedAt: performance.now() - reply.elapsedTime,
-    onTokens: limits.tokenCharger(request)
+    onTokens: limits.tokenCharger(request),
+    releaseBody: () => {
+      request.body = undefined
+      request.rawBody = null
+    }
   }
 }

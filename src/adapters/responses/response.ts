@@ -14,7 +14,8 @@ export interface ResponseSetup {
   createdAt: number
   /** The model as the client named it. */
   model: string
-  body: ResponsesBody
+  /** The request's parameters, to echo in the response; not its input, which a stream need not hold (it can be large). */
+  body: Omit<ResponsesBody, 'input'>
   names: ToolNames
   sealer: ReasoningSealer
   /** `include` asked for reasoning.encrypted_content (Codex always does). */
@@ -24,11 +25,12 @@ export interface ResponseSetup {
 }
 
 export function responseSetup (body: ResponsesBody, names: ToolNames, sealer: ReasoningSealer, core = newResponseCore(), now = Date.now()): ResponseSetup {
+  const { input: _input, ...parameters } = body
   return {
     core,
     createdAt: Math.floor(now / 1000),
     model: body.model,
-    body,
+    body: parameters,
     names,
     sealer,
     encryptReasoning: Array.isArray(body.include) && body.include.includes('reasoning.encrypted_content'),
