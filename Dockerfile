@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# The gateway: Node.js 24 runs the TypeScript sources directly (type stripping), so there is no build step.
-# Production dependencies only, a non-root user, a HEALTHCHECK on /health/ready. docker-compose.yml runs two replicas.
+# The gateway, compiled to JavaScript (npm run build): type stripping at run time would load TypeScript's stripper into
+# every replica (about 30 MB of RSS). Production dependencies only, a non-root user, a HEALTHCHECK on /health/ready.
+# docker-compose.yml runs two replicas.
 # Pinned to one release (Node 24 LTS on Debian 12): an image rebuilt later runs the same Node.
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
@@ -11,6 +12,19 @@ COPY package.json package-lock.json .npmrc ./
 # The lockfile, exactly; no devDependencies (tap, eslint, typescript, openai), no install scripts.
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# The compiler and its types come from the lockfile too; optional packages (the agent CLIs' native binaries, which
+# the tests use) are not needed to compile.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=optional --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY plugins ./plugins
+COPY routes ./routes
+RUN npm run build
 
 FROM ${NODE_IMAGE}
 LABEL org.opencontainers.image.title="qwen-gateway" \
@@ -23,9 +37,7 @@ WORKDIR /app
 # Owned by root and read-only for the user that runs the gateway.
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY src ./src
-COPY plugins ./plugins
-COPY routes ./routes
+COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000
 # Healthy = ready to take traffic: /health/ready answers 200 when every upstream has a usable key and Redis (when
@@ -36,4 +48,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
 # Node is PID 1 unless the container runs with an init (compose: init: true); the gateway handles SIGTERM itself
 # and lets streams finish for SHUTDOWN_GRACE_MS.
 STOPSIGNAL SIGTERM
-CMD ["node", "src/server.ts"]
+CMD ["node", "dist/src/server.js"]

@@ -2,5 +2,5 @@ import neostandard from 'neostandard'
 
 export default neostandard({
   ts: true,
-  ignores: ['node_modules/**', '.tap/**', 'coverage/**']
+  ignores: ['node_modules/**', '.tap/**', 'coverage/**', 'dist/**']
 })

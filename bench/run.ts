@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { machine, machineMarkdown } from './lib/machine.ts'
 import type { Machine } from './lib/machine.ts'
-import { ensureOpenFiles, killAll, REPO_ROOT, rssKb, startBareProxy, startGateway, startLeanUpstream, startSimulatorProcess, usePinning } from './lib/processes.ts'
+import { buildGateway, ensureOpenFiles, killAll, REPO_ROOT, rssKb, startBareProxy, startGateway, startLeanUpstream, startSimulatorProcess, usePinning } from './lib/processes.ts'
 import type { Target } from './lib/processes.ts'
 import { firstByteLoop, runLoad, warmUp, WORKLOAD_NAMES } from './lib/load.ts'
 import type { FirstByteResult, LoadRun, Request, WorkloadName } from './lib/load.ts'
@@ -782,6 +782,8 @@ async function profileRun (kind: 'gateway' | 'floor', workload: WorkloadName): P
 
 async function main (): Promise<void> {
   const m: Machine = machine(process.argv.slice(2), pinningNote, pinning.available)
+  log('compiling the gateway (npm run build)')
+  buildGateway()
   log(machineMarkdown(m))
   const md: string[] = ['# Qwen Gateway benchmark', '', machineMarkdown(m), '']
   if (settings.gatewayNodeArgs.length > 0) md.push(`**The gateway ran with extra Node flags: \`${settings.gatewayNodeArgs.join(' ')}\`** (not as users run it).`, '')

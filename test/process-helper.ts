@@ -16,12 +16,20 @@ export interface GatewayProcess {
   exited: Promise<number | null>
 }
 
+export interface SpawnOptions {
+  readyPath?: string
+  timeoutMs?: number
+  /** The script: the sources by default; `dist/src/server.js` is what `npm start` and the image run. */
+  entry?: string
+  nodeArgs?: string[]
+}
+
 /**
  * Runs `node src/server.ts` as users do and kills it when the test ends. On a free loopback port by default; with
  * HOST and PORT in `env`, there, and ready once `readyPath` (default /health/live) answers 200.
  */
-export async function spawnGateway (t: Teardown, env: Record<string, string>, options: { readyPath?: string, timeoutMs?: number } = {}): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['src/server.ts'], {
+export async function spawnGateway (t: Teardown, env: Record<string, string>, options: SpawnOptions = {}): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.entry ?? 'src/server.ts'], {
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

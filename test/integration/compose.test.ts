@@ -244,7 +244,7 @@ function dockerignored (patterns: string[], path: string): boolean {
   return ignored
 }
 
-t.test('the Dockerfile builds a small, non-root production image that runs node src/server.ts', async t => {
+t.test('the Dockerfile builds a small, non-root production image that runs the compiled gateway', async t => {
   const { stages } = dockerfileStages(read('Dockerfile'))
   t.ok(stages.length >= 2, 'multi-stage')
   const image = /^ARG NODE_IMAGE=(\S+)$/m.exec(read('Dockerfile'))?.[1] ?? ''
@@ -261,14 +261,18 @@ t.test('the Dockerfile builds a small, non-root production image that runs node 
   t.match(healthcheck, /\/health\/ready\b/, 'HEALTHCHECK on /health/ready')
   t.match(healthcheck, /--timeout=\d+s/, 'with a timeout')
   const cmd = final.lines.find(line => line.startsWith('CMD '))
-  t.same(JSON.parse(cmd!.slice(4)), ['node', 'src/server.ts'], 'CMD ["node", "src/server.ts"], exec form (signals reach Node)')
+  t.same(JSON.parse(cmd!.slice(4)), ['node', 'dist/src/server.js'], 'CMD ["node", "dist/src/server.js"], exec form (signals reach Node)')
+  const build = stages.find(stage => stage.lines.some(line => /^RUN npm run build$/.test(line)))
+  t.ok(build, 'a stage compiles the gateway with npm run build')
+  t.ok(final.lines.some(line => /^COPY --from=\S+ \/app\/dist \.\/dist$/.test(line)), 'the final stage takes dist/ from it')
+  t.notOk(final.lines.some(line => /^COPY (src|plugins|routes)\b/.test(line)), 'and no TypeScript sources')
   t.match(final.lines.find(line => line.startsWith('EXPOSE ')), /\b3000\b/)
 
   const ignore = read('.dockerignore').split('\n').map(line => line.trim()).filter(line => line && !line.startsWith('#'))
   const sources = stages.flatMap(copySources)
   t.same(sources.filter(source => !existsSync(join(ROOT, source))), [], `every COPY source exists (${sources.join(', ')})`)
   t.same(sources.filter(source => dockerignored(ignore, source)), [], '.dockerignore keeps every COPY source in the build context')
-  for (const secret of ['.env', '.env.local', 'node_modules', '.git', 'test', '.tap', 'coverage']) {
+  for (const secret of ['.env', '.env.local', 'node_modules', 'dist', '.git', 'test', '.tap', 'coverage']) {
     t.ok(dockerignored(ignore, secret), `.dockerignore keeps ${secret} out of the build context`)
   }
 })
@@ -319,9 +323,11 @@ function tsFiles (dir: string): string[] {
   })
 }
 
-t.test('the image holds everything node src/server.ts loads, and npm ci --omit=dev installs every package it imports', async t => {
+t.test('the image compiles everything src/server.ts loads, and npm ci --omit=dev installs every package it imports', async t => {
   const { stages } = dockerfileStages(read('Dockerfile'))
-  const copied = copySources(stages.at(-1)!).map(source => resolve(ROOT, source))
+  // The build stage compiles what it copies into the dist/ that the final stage runs.
+  const build = stages.find(stage => stage.lines.some(line => /^RUN npm run build$/.test(line)))!
+  const copied = copySources(build).map(source => resolve(ROOT, source))
   const inImage = (file: string) => copied.some(source => file === source || file.startsWith(source + sep))
   const pkg = JSON.parse(read('package.json'))
   const production = new Set(Object.keys(pkg.dependencies ?? {}))
