@@ -55,15 +55,18 @@ t.test('a key that cools down on one replica is avoided by the other', { skip },
   sim.setOverride(request => keyOf(request) === 'sk-a' ? { error: 'limit_requests', retryAfter: 30 } : undefined)
   const env = { DASHSCOPE_BASE_URL: sim.url, DASHSCOPE_API_KEY: 'sk-a,sk-b', REDIS_URL: redis.url, LOG_LEVEL: 'info' }
   const [a, b] = await Promise.all([spawnGateway(t, env), spawnGateway(t, env)])
-  // Conversations stick to a key (rendezvous hashing): a few different ones on A until one lands on sk-a.
+  // Conversations stick to a key (rendezvous hashing): different ones on A until one lands on sk-a (the first ten of
+  // these all hash to sk-b since sessions digest a sample of the first message).
   const conversation = (i: number) => ({ model: 'qwen-plus', messages: user(`conversation ${i}`) })
-  for (let i = 0; i < 10 && !sim.requests.some(request => keyOf(request) === 'sk-a'); i++) {
-    t.equal(await statusOf(`${a.baseURL}/chat/completions`, conversation(i)), 200)
+  let asked = 0
+  for (; asked < 30 && !sim.requests.some(request => keyOf(request) === 'sk-a'); asked++) {
+    t.equal(await statusOf(`${a.baseURL}/chat/completions`, conversation(asked)), 200)
   }
   const triedOnA = sim.requests.filter(request => keyOf(request) === 'sk-a').length
   t.equal(triedOnA, 1, 'replica A met the 429 once')
   await sleep(100) // the cooldown travels through Redis pub/sub
-  for (let i = 0; i < 8; i++) t.equal(await statusOf(`${b.baseURL}/chat/completions`, conversation(i)), 200)
+  // The same conversations on B, the one that met the 429 on A among them.
+  for (let i = 0; i < asked; i++) t.equal(await statusOf(`${b.baseURL}/chat/completions`, conversation(i)), 200)
   t.equal(sim.requests.filter(request => keyOf(request) === 'sk-a').length, triedOnA, 'replica B never tried the cooling key')
   const health = (await (await fetch(`${b.origin}/health`)).json()) as any
   t.match(health.upstreams[0].keys[0], { key: 'key-1', models: [{ model: 'qwen-plus', state: 'cooling', reason: 'rate_limited' }] })
