@@ -306,13 +306,17 @@ export class SseRelay extends Readable {
     this.#close(event, false)
   }
 
-  /** Ends the stream after `tail`. The upstream is drained after a normal end (its connection can be reused), else destroyed. */
+  /**
+   * Ends the stream after `tail`. The upstream is drained after a normal end (its connection can be reused), else
+   * destroyed. 'finishing' is emitted just before the end is pushed, for the writer that wants the end in the same write.
+   */
   #close (tail: Buffer | string | null, drain = true): void {
     if (this.#finished) return
     this.#finished = true
     this.#stop()
     this.#dropPending()
     if (tail !== null) this.push(tail)
+    this.emit('finishing')
     this.push(null)
     if (drain) this.#source?.resume()
     else if (this.#source && !this.#source.destroyed) this.#source.destroy()
