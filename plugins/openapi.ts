@@ -1,12 +1,12 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema, RouteOptions } from 'fastify'
 import {
   internalError, invalidClientKey, modelNotFound, upstreamTimeout, upstreamUnreachable, type ErrorBody, type GatewayError
 } from '../src/errors.ts'
 import { errorTypeFor } from '../src/adapters/messages/errors.ts'
 import { VERSION } from '../src/version.ts'
+import { lazyDocsPage } from './docs-page.ts'
 
 // The routes carry their own tags, summary and description. Everything else the page needs is added here, to the
 // document only: the route schemas Fastify validates and serializes with are never touched, so no answer can lose
@@ -331,8 +331,10 @@ export default fp(async function openapi (fastify) {
     transform: transformRoute,
     transformObject: ({ openapiObject }: { openapiObject: Document }) => describe(openapiObject)
   } as Parameters<typeof swagger>[1])
-  await fastify.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } })
   fastify.get('/openapi.json', { schema: { hide: true } }, async function openapiDocument () {
     return fastify.swagger()
   })
+  const docsPage = lazyDocsPage(() => fastify.swagger(), '/docs')
+  fastify.get('/docs', { schema: { hide: true } }, docsPage)
+  fastify.get('/docs/*', { schema: { hide: true } }, docsPage)
 }, { name: 'openapi' })

@@ -41,6 +41,14 @@ t.test('the OpenAPI document describes every endpoint family from its schemas', 
   const docs = await app.inject({ method: 'GET', url: '/docs/' })
   t.equal(docs.statusCode, 200)
   t.match(docs.headers['content-type'], /text\/html/)
+  const spec = await app.inject({ method: 'GET', url: '/docs/json' })
+  t.same(spec.json().paths['/v1/chat/completions'] !== undefined, true, 'the page reads the same document')
+  const style = await app.inject({ method: 'GET', url: '/docs/static/swagger-ui.css' })
+  t.equal(style.statusCode, 200)
+  t.match(style.headers['content-type'], /text\/css/)
+  const missing = await app.inject({ method: 'GET', url: '/docs/no-such-file' })
+  t.equal(missing.statusCode, 404)
+  t.match(missing.json(), { error: { type: 'invalid_request_error' } }, 'a missing file gets the gateway\'s own 404')
 })
 
 t.test('every operation sits in a tag group, with a summary and a description', async t => {
