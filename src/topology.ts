@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Type, type Static, type TObject } from '@sinclair/typebox'
 import { Value, ValueErrorType } from '@sinclair/typebox/value'
-import { parse as parseYaml } from 'yaml'
+import { createRequire } from 'node:module'
 
 // What environment variables cannot express lives in an optional file (GATEWAY_CONFIG, YAML or JSON): several
 // upstreams, which models each serves, aliases, ordered fallbacks, and named client keys with their own limits.
@@ -104,6 +104,9 @@ export class TopologyError extends Error {
 
 /** A comma-separated setting as a list, blanks dropped. */
 export const splitList = (value: string | undefined) => (value ?? '').split(',').map(item => item.trim()).filter(Boolean)
+
+// The YAML parser is loaded only for a GATEWAY_CONFIG file: a gateway configured by its environment never needs it.
+const parseYaml = (text: string): unknown => (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text)
 
 /** The file's contents, checked against GatewayFileSchema; a TopologyError names the file and what is wrong where. */
 export function readGatewayFile (path: string): GatewayFile {
