@@ -40,8 +40,8 @@ COPY package.json ./
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000
-# Healthy = ready to take traffic: /health/ready answers 200 when every upstream has a usable key and Redis (when
-# REDIS_URL is set) answers, 503 otherwise. It answers from memory, never calling the upstream; 2 s is plenty.
+# Healthy = ready to take traffic: /health/ready answers 200 when every upstream has a usable key, 503 otherwise (a
+# Redis outage shows in its body, not its status). It answers from memory, never calling the upstream; 2 s is plenty.
 # Node's fetch, because the slim image has no curl or wget.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/ready', { signal: AbortSignal.timeout(2000) }).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
