@@ -96,6 +96,18 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
       for (const { upstream, waiting } of queues()) this.set({ upstream }, waiting)
     }
   })
+  let sharedState: (() => { store: string, up: boolean }) | null = null
+  // eslint-disable-next-line no-new -- registered by its constructor, read only through collect()
+  new client.Gauge({
+    name: 'qwen_gateway_shared_state_up',
+    help: 'Whether the store shared by the replicas answers (1) or not (0): while Redis is away, limits fail open and key cooldowns stay per replica. /health/ready stays 200 meanwhile.',
+    labelNames: ['store'],
+    collect () {
+      if (sharedState === null) return
+      const { store, up } = sharedState()
+      this.set({ store }, up ? 1 : 0)
+    }
+  })
   let activeSessions = () => 0
   // eslint-disable-next-line no-new -- registered by its constructor, read only through collect()
   new client.Gauge({
@@ -160,6 +172,10 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
       if (counts.reasoning) tokensChild(label, client, 'reasoning').inc(counts.reasoning)
     },
     /** Sessions are counted when Prometheus scrapes, from the tracker's sliding window. */
+    /** Read when Prometheus scrapes: whether Redis (or the in-memory store) answers. */
+    watchSharedState (provider: () => { store: string, up: boolean }) {
+      sharedState = provider
+    },
     watchSessions (count: () => number) {
       activeSessions = count
     },

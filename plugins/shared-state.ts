@@ -16,6 +16,7 @@ export default fp(async function sharedState (fastify) {
   if (!url) {
     fastify.decorate('sharedState', memoryState())
     fastify.decorate('redis', null)
+    fastify.gatewayMetrics.watchSharedState(() => ({ store: 'memory', up: true }))
     return
   }
   const options = {
@@ -51,7 +52,8 @@ export default fp(async function sharedState (fastify) {
   const state = redisState(client, subscriber, onError)
   fastify.decorate('sharedState', state)
   fastify.decorate('redis', client)
+  fastify.gatewayMetrics.watchSharedState(() => ({ store: 'redis', up: state.available() }))
   fastify.addHook('onClose', async () => {
     await state.close()
   })
-}, { name: 'shared-state', dependencies: ['config'] })
+}, { name: 'shared-state', dependencies: ['config', 'metrics'] })

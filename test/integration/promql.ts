@@ -17,7 +17,8 @@ export const GATEWAY_FAMILIES: Record<string, 'counter' | 'gauge' | 'histogram'>
   qwen_gateway_upstream_retries_total: 'counter',
   qwen_gateway_stream_heartbeats_total: 'counter',
   qwen_gateway_rate_limited_total: 'counter',
-  qwen_gateway_active_sessions: 'gauge'
+  qwen_gateway_active_sessions: 'gauge',
+  qwen_gateway_shared_state_up: 'gauge'
 }
 
 /** prom-client's Node.js runtime metrics the dashboard and alerts use (standard names). */

@@ -12,4 +12,12 @@ t.test('/health/ready stays 200 while Redis does not answer, and says so in its 
   t.same(ready.json(), { status: 'ready', checks: { upstream_keys: true, shared_state: false } })
   const health = await app.inject({ method: 'GET', url: '/health' })
   t.match(health.json(), { shared_state: { store: 'redis', available: false } }, '/health says the same')
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /^qwen_gateway_shared_state_up\{store="redis"\} 0$/m, 'and /metrics, for the alert')
+})
+
+t.test('without REDIS_URL the shared state is the process\'s own memory, always up', async t => {
+  const app = await build(t, {})
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /^qwen_gateway_shared_state_up\{store="memory"\} 1$/m)
 })
