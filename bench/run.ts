@@ -56,6 +56,7 @@ Concurrency options (one stream lasts about --concurrency-tokens × --concurrenc
   --concurrency-streams <n>       streams started at once (default 1000)
   --concurrency-tokens <n>        chunks per stream (default 100)
   --concurrency-interval-ms <ms>  delay between them (default 50)
+  --settle-seconds <s>            concurrency: how long after each burst the target's RSS is read again (default 60)
   --concurrency-cap <n>           UPSTREAM_CONNECTIONS of the capped gateway, to show the queue (default 256, the old
                                   default; 0 leaves that gateway out). Uses --warmup and --rounds.
 
@@ -103,6 +104,7 @@ const { values: opts } = parseArgs({
     'concurrency-tokens': { type: 'string', default: '100' },
     'concurrency-interval-ms': { type: 'string', default: '50' },
     'concurrency-cap': { type: 'string', default: '256' },
+    'settle-seconds': { type: 'string', default: '60' },
     pin: { type: 'boolean', default: true },
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results') },
     'log-file': { type: 'string' },
@@ -145,6 +147,7 @@ const settings = {
   concurrencyTokens: int('concurrency-tokens', opts['concurrency-tokens'], 100, 1, 10_000),
   concurrencyIntervalMs: int('concurrency-interval-ms', opts['concurrency-interval-ms'], 50, 0, 10_000),
   concurrencyCap: int('concurrency-cap', opts['concurrency-cap'], 256, 0, 65_536),
+  settleSeconds: int('settle-seconds', opts['settle-seconds'], 60, 0, 600),
   profileWorkloads: (opts['profile-workload'] === 'both' ? ['stream', 'json'] : [opts['profile-workload']]) as WorkloadName[],
   workloads: opts.workloads.split(',').map(w => w.trim()).filter(Boolean) as WorkloadName[],
   upstream: opts.upstream as 'lean' | 'simulator',
@@ -583,7 +586,7 @@ function memoryMarkdown (m: MemoryResults): string {
 // ---- concurrency ----
 
 interface ConcurrencyResults {
-  settings: { streams: number, tokens: number, intervalMs: number, cap: number, rounds: number, warmup: number }
+  settings: { streams: number, tokens: number, intervalMs: number, cap: number, rounds: number, warmup: number, settleSeconds: number }
   /** One stream alone, straight to the simulator, before the bursts: the length of a stream, seconds. */
   streamSeconds: number
   /** Where each process ran (Cpus_allowed_list read back from /proc), and the pinning decision. */
@@ -655,7 +658,8 @@ async function concurrencyRun (): Promise<ConcurrencyResults> {
           streams: n,
           budgetMs: Math.round(((waves + 2) * streamSeconds * 2 + 60) * 1000),
           targetPid: r.target.pid,
-          simulatorPid: sim.pid
+          simulatorPid: sim.pid,
+          settleMs: settings.settleSeconds * 1000
         })
         runs.push(run)
         const failures = Object.entries(run.failures).map(([cause, count]) => `${cause} ×${count}`).join(', ')
@@ -663,7 +667,7 @@ async function concurrencyRun (): Promise<ConcurrencyResults> {
       }
     }
     return {
-      settings: { streams: n, tokens: settings.concurrencyTokens, intervalMs: settings.concurrencyIntervalMs, cap, rounds: settings.rounds, warmup: settings.warmup },
+      settings: { streams: n, tokens: settings.concurrencyTokens, intervalMs: settings.concurrencyIntervalMs, cap, rounds: settings.rounds, warmup: settings.warmup, settleSeconds: settings.settleSeconds },
       streamSeconds,
       cpus,
       pinning: pinningNote,
@@ -695,7 +699,8 @@ function medianConcurrency (runs: ConcurrencyRun[]): ConcurrencyRun {
     maxFlowing: Math.min(...runs.map(r => r.maxFlowing)),
     targetCores: m(r => r.targetCores),
     simulatorCores: m(r => r.simulatorCores),
-    listenOverflows: m(r => r.listenOverflows)
+    listenOverflows: m(r => r.listenOverflows),
+    rss: { before: m(r => r.rss.before), peak: m(r => r.rss.peak), after: m(r => r.rss.after) }
   }
 }
 
@@ -725,13 +730,13 @@ const sec = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–')
 function concurrencyMarkdown (c: ConcurrencyResults): string {
   const lines: string[] = []
   const cap = c.settings.cap
-  lines.push(`${fmt(c.settings.streams)} streamed requests started at once from the runner (undici, one connection per stream, no client-side cap), each read to \`data: [DONE]\`; the simulator streams ${c.settings.tokens} chunks ${c.settings.intervalMs} ms apart, and one stream alone, straight to the simulator, lasted ${c.streamSeconds.toFixed(2)} s. Targets: the floor (bare proxy, no upstream connection cap), the gateway at its defaults (no cap)${cap > 0 ? `, and the gateway with \`UPSTREAM_CONNECTIONS=${cap}\` (the old default: ${fmt(c.settings.streams)} streams over ${cap} connections go in ${Math.ceil(c.settings.streams / cap)} waves)` : ''}. Each after a warm-up of ${c.settings.warmup} s of fast streams${c.settings.rounds > 1 ? `; medians of ${c.settings.rounds} rounds in rotating order (failures summed, "most at once" the lowest round)` : ''}. Times per stream are from the start of the burst to the stream's response headers, first event and end. "Most at once" is the largest number of streams receiving events at the same moment, as the client saw it. Cores: CPU use of the target and of the simulator during the burst. "Listen overflows": the host's TcpExt ListenOverflows during the burst, handshakes dropped because a listen queue was full (Node's default backlog is 511; the gateway, the floor and the simulator listen with 4,096, below the kernel's net.core.somaxconn); each such client retries after about 1 s, which shows in the headers and first-event times.`, '')
+  lines.push(`${fmt(c.settings.streams)} streamed requests started at once from the runner (undici, one connection per stream, no client-side cap), each read to \`data: [DONE]\`; the simulator streams ${c.settings.tokens} chunks ${c.settings.intervalMs} ms apart, and one stream alone, straight to the simulator, lasted ${c.streamSeconds.toFixed(2)} s. Targets: the floor (bare proxy, no upstream connection cap), the gateway at its defaults (no cap)${cap > 0 ? `, and the gateway with \`UPSTREAM_CONNECTIONS=${cap}\` (the old default: ${fmt(c.settings.streams)} streams over ${cap} connections go in ${Math.ceil(c.settings.streams / cap)} waves)` : ''}. Each after a warm-up of ${c.settings.warmup} s of fast streams${c.settings.rounds > 1 ? `; medians of ${c.settings.rounds} rounds in rotating order (failures summed, "most at once" the lowest round)` : ''}. Times per stream are from the start of the burst to the stream's response headers, first event and end. "Most at once" is the largest number of streams receiving events at the same moment, as the client saw it. Cores: CPU use of the target and of the simulator during the burst. "Listen overflows": the host's TcpExt ListenOverflows during the burst, handshakes dropped because a listen queue was full (Node's default backlog is 511; the gateway, the floor and the simulator listen with 4,096, below the kernel's net.core.somaxconn); each such client retries after about 1 s, which shows in the headers and first-event times. RSS: the target's, just before the burst (after its warm-up), at its peak during the burst (sampled every 100 ms), and ${c.settings.settleSeconds} s after it (\`--settle-seconds\`).`, '')
   lines.push(`CPUs: ${c.pinning}. Read back from /proc: ${Object.entries(c.cpus).map(([k, v]) => `${k} ${v || '?'}`).join(', ')}.`, '')
-  lines.push('| target | upstream connections | streams | completed | failed | wall s | ×floor | completion p50 s | ×floor | completion p99 s | ×floor | headers p99 s | first event p50 / p99 s | most at once | target cores | simulator cores | listen overflows |')
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+  lines.push('| target | upstream connections | streams | completed | failed | wall s | ×floor | completion p50 s | ×floor | completion p99 s | ×floor | headers p99 s | first event p50 / p99 s | most at once | target cores | simulator cores | listen overflows | RSS MB before → peak → after | peak ×floor | after ×before |')
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   const f = c.table.find(r => r.target === 'floor')
   for (const r of c.table) {
-    lines.push(`| ${r.target} | ${r.upstreamConnections === 0 ? 'no cap' : r.upstreamConnections} | ${fmt(r.streams)} | ${fmt(r.completed)} | ${r.failed}${r.failed > 0 ? ` (${failuresText(r.failures)})` : ''} | ${sec(r.wallSeconds)} | ${fmtRatio(ratio(r.wallSeconds, f?.wallSeconds ?? NaN))} | ${sec(r.completion.p50)} | ${fmtRatio(ratio(r.completion.p50, f?.completion.p50 ?? NaN))} | ${sec(r.completion.p99)} | ${fmtRatio(ratio(r.completion.p99, f?.completion.p99 ?? NaN))} | ${sec(r.headers.p99)} | ${sec(r.firstByte.p50)} / ${sec(r.firstByte.p99)} | ${fmt(r.maxFlowing)} | ${r.targetCores.toFixed(2)} | ${r.simulatorCores.toFixed(2)} | ${fmt(r.listenOverflows)} |`)
+    lines.push(`| ${r.target} | ${r.upstreamConnections === 0 ? 'no cap' : r.upstreamConnections} | ${fmt(r.streams)} | ${fmt(r.completed)} | ${r.failed}${r.failed > 0 ? ` (${failuresText(r.failures)})` : ''} | ${sec(r.wallSeconds)} | ${fmtRatio(ratio(r.wallSeconds, f?.wallSeconds ?? NaN))} | ${sec(r.completion.p50)} | ${fmtRatio(ratio(r.completion.p50, f?.completion.p50 ?? NaN))} | ${sec(r.completion.p99)} | ${fmtRatio(ratio(r.completion.p99, f?.completion.p99 ?? NaN))} | ${sec(r.headers.p99)} | ${sec(r.firstByte.p50)} / ${sec(r.firstByte.p99)} | ${fmt(r.maxFlowing)} | ${r.targetCores.toFixed(2)} | ${r.simulatorCores.toFixed(2)} | ${fmt(r.listenOverflows)} | ${r.rss.before.toFixed(1)} → ${r.rss.peak.toFixed(1)} → ${r.rss.after.toFixed(1)} | ${fmtRatio(ratio(r.rss.peak, f?.rss.peak ?? NaN))} | ${fmtRatio(ratio(r.rss.after, r.rss.before))} |`)
   }
   lines.push('')
   return lines.join('\n')

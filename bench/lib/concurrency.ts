@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Pool } from 'undici'
-import { cpuMicros } from './processes.ts'
+import { cpuMicros, rssKb } from './processes.ts'
 import type { Request } from './load.ts'
 import { summary } from './stats.ts'
 
@@ -38,6 +38,8 @@ export interface ConcurrencyRun {
    * is a handshake the kernel dropped because a listen queue was full, and that client waits for a retry (1 s).
    */
   listenOverflows: number
+  /** The target's RSS in MB: just before the burst, its peak during it (sampled every 100 ms), and `settleMs` after it. */
+  rss: { before: number, peak: number, after: number }
 }
 
 export interface BurstOptions {
@@ -50,6 +52,8 @@ export interface BurstOptions {
   budgetMs: number
   targetPid: number
   simulatorPid: number
+  /** How long after the burst the target's RSS is read again (whether the memory was given back). */
+  settleMs: number
 }
 
 /** The host's TcpExt ListenOverflows counter (/proc/net/netstat); NaN when unreadable. */
@@ -93,6 +97,10 @@ export async function concurrentStreams (options: BurstOptions): Promise<Concurr
   let completed = 0
   let flowing = 0
   let maxFlowing = 0
+  const mb = () => rssKb(options.targetPid) / 1024
+  const rssBefore = mb()
+  let rssPeak = rssBefore
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, mb()) }, 100)
   const cpu0 = cpuMicros(options.targetPid)
   const sim0 = cpuMicros(options.simulatorPid)
   const overflows0 = listenOverflows()
@@ -138,7 +146,11 @@ export async function concurrentStreams (options: BurstOptions): Promise<Concurr
   const cpu = cpuMicros(options.targetPid) - cpu0
   const sim = cpuMicros(options.simulatorPid) - sim0
   const overflows = listenOverflows() - overflows0
+  clearInterval(sampler)
+  rssPeak = Math.max(rssPeak, mb())
   await pool.destroy().catch(() => {})
+  await new Promise(resolve => setTimeout(resolve, options.settleMs))
+  const rssAfter = mb()
   return {
     target: options.target,
     upstreamConnections: options.upstreamConnections,
@@ -154,7 +166,8 @@ export async function concurrentStreams (options: BurstOptions): Promise<Concurr
     maxFlowing,
     targetCores: cpu / 1e6 / seconds,
     simulatorCores: sim / 1e6 / seconds,
-    listenOverflows: overflows
+    listenOverflows: overflows,
+    rss: { before: rssBefore, peak: rssPeak, after: rssAfter }
   }
 }
 

@@ -222,13 +222,21 @@ export function buildGateway (): void {
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
 }
 
-/** The gateway exactly as users start it: `node dist/src/server.js` (see buildGateway), configured by environment variables only. */
+/** `npm start`'s command line after `node`: its V8 flags and the compiled entry point. */
+export function startArgs (): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('package.json', `file://${REPO_ROOT}`), 'utf8')) as { scripts: { start: string } }
+  const [node, ...args] = pkg.scripts.start.trim().split(/\s+/)
+  if (node !== 'node') throw new Error(`package.json's start script does not run node: ${pkg.scripts.start}`)
+  return args
+}
+
+/** The gateway exactly as users start it: `npm start`'s node command (see buildGateway), configured by environment variables only. */
 export async function startGateway (options: GatewayOptions): Promise<Target> {
   const port = await freePort()
   const { child, stderrTail } = spawnNode({
     name: 'gateway',
     role: 'target',
-    args: [...(options.nodeArgs ?? []), 'dist/src/server.js'],
+    args: [...(options.nodeArgs ?? []), ...startArgs()],
     env: {
       PORT: String(port),
       HOST,
