@@ -171,11 +171,11 @@ function createGatewayMetrics (client: IFastifyMetrics['client'], models: ModelL
       if (counts.cached) tokensChild(label, client, 'cached').inc(counts.cached)
       if (counts.reasoning) tokensChild(label, client, 'reasoning').inc(counts.reasoning)
     },
-    /** Sessions are counted when Prometheus scrapes, from the tracker's sliding window. */
     /** Read when Prometheus scrapes: whether Redis (or the in-memory store) answers. */
     watchSharedState (provider: () => { store: string, up: boolean }) {
       sharedState = provider
     },
+    /** Sessions are counted when Prometheus scrapes, from the tracker's sliding window. */
     watchSessions (count: () => number) {
       activeSessions = count
     },

@@ -74,7 +74,7 @@ const alreadySent = (): never => { throw new Error('the request was already acce
 /**
  * A stream holds its call until the answer ends, and an agent's body (raw and parsed) runs to hundreds of kilobytes:
  * held that long, it outlived young-generation collections, each of which copied it again (scavenges of 30 ms under
- * load, a third of an agent-size stream's CPU). Once an upstream accepted the request, nothing needs it any more.
+ * load, a fifth of an agent-size stream's CPU). Once an upstream accepted the request, nothing needs it any more.
  */
 function releaseBody (call: UpstreamCall): void {
   call.payloadFor = alreadySent
