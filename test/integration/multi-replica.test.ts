@@ -2,9 +2,9 @@ import t from 'tap'
 import { postJson, user } from '../helper.ts'
 import { startSimulator, type RecordedRequest } from '../simulator/index.ts'
 import {
-  portFreeOn, requestId, send, sleep, startReplicas, startRestartableRedis, steadyLoad, writeGatewayConfig, type Replica, type Sent
+  requestId, send, sleep, startReplicas, startRestartableRedis, steadyLoad, writeGatewayConfig, type Replica, type Sent
 } from './replicas.ts'
-import { REPLICA_ALIAS, inCI, requireBinary, startNginx } from './servers.ts'
+import { REPLICA_ALIAS, inCI, portFreeOn, requireBinary, startNginx } from './servers.ts'
 
 // Issue 13: three gateway processes, one real Redis and the real nginx (deploy/nginx.conf) on one machine, under
 // steady load, must behave as one gateway. Each property is checked and its figure printed (t.comment), so the

@@ -1,43 +1,14 @@
-import { createConnection, createServer } from 'node:net'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { postJson } from '../helper.ts'
 import { spawnGateway, type GatewayProcess } from '../process-helper.ts'
-import { freePort, launch, tempDir, waitUntil, type Managed, type Teardown } from './servers.ts'
+import { answersPing, freePort, launch, tempDir, waitUntil, type Managed, type Teardown } from './servers.ts'
 
 // Several gateway processes as one deployment on one machine: each on its own loopback address and one shared port
 // (as containers behind one DNS name), a Redis that can be stopped and started again on the same port, and a load
 // generator whose every request carries its own id, so nginx's access log tells which replica served it.
 
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-
-/** A port free on every address, or undefined when this machine cannot listen on them (only 127.0.0.1 on loopback). */
-export async function portFreeOn (addresses: string[]): Promise<number | undefined> {
-  const bindable = (host: string, port: number) => new Promise<boolean>(resolve => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, host, () => server.close(() => resolve(true)))
-  })
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort()
-    const results = await Promise.all(addresses.map(host => bindable(host, port)))
-    if (results.every(Boolean)) return port
-  }
-  return undefined
-}
-
-const answersPing = (port: number) => new Promise<boolean>(resolve => {
-  const socket = createConnection({ host: '127.0.0.1', port })
-  let reply = ''
-  const done = (ok: boolean) => { socket.destroy(); resolve(ok) }
-  socket.setTimeout(1_000, () => done(false))
-  socket.once('connect', () => socket.write('PING\r\n'))
-  socket.on('data', chunk => {
-    reply += chunk.toString()
-    if (reply.includes('\r\n')) done(reply.startsWith('+PONG'))
-  })
-  socket.once('error', () => done(false))
-})
 
 export interface RestartableRedis {
   url: string

@@ -1,10 +1,9 @@
 import t from 'tap'
-import { createServer } from 'node:net'
 import { postJson, user } from '../helper.ts'
 import { spawnGateway } from '../process-helper.ts'
 import { startSimulator } from '../simulator/index.ts'
 import { readSse, type SseRead } from './http.ts'
-import { REPLICA_ALIAS, freePort, inCI, requireBinary, startNginx, type Teardown } from './servers.ts'
+import { REPLICA_ALIAS, inCI, portFreeOn, requireBinary, startNginx, type Teardown } from './servers.ts'
 
 // A rolling update as compose does it, with the real nginx and real gateway processes: two replicas behind one DNS
 // name (127.0.0.2 and 127.0.0.3, one port, as two containers with the alias gateway-replicas), steady load, SIGTERM
@@ -24,21 +23,6 @@ interface Replica {
   exited: Promise<number | null>
   output (): string
   signal (name: NodeJS.Signals): void
-}
-
-/** A port free on every address, or undefined when this machine cannot listen on them (only 127.0.0.1 on loopback). */
-async function portFreeOn (addresses: string[]): Promise<number | undefined> {
-  const bindable = (host: string, port: number) => new Promise<boolean>(resolve => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, host, () => server.close(() => resolve(true)))
-  })
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort()
-    const results = await Promise.all(addresses.map(host => bindable(host, port)))
-    if (results.every(Boolean)) return port
-  }
-  return undefined
 }
 
 /** `node src/server.ts` on host:port, as a container runs it; ready once /health/ready answers 200. Killed at the end. */

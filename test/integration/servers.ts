@@ -481,7 +481,8 @@ export interface Redis {
   stop (): Promise<void>
 }
 
-const answersPing = (port: number) => new Promise<boolean>(resolve => {
+/** Whether a Redis answers PING on 127.0.0.1:port. */
+export const answersPing = (port: number) => new Promise<boolean>(resolve => {
   const socket = createConnection({ host: '127.0.0.1', port })
   let reply = ''
   const done = (ok: boolean) => { socket.destroy(); resolve(ok) }
@@ -512,4 +513,19 @@ export async function startRedis (t: Teardown): Promise<Redis> {
   ], { cwd: dir })
   await waitUntil('redis-server', server, () => answersPing(port), 10_000)
   return { url: `redis://127.0.0.1:${port}`, port, pid: server.pid, dir, stop: server.stop }
+}
+
+/** A port free on every address, or undefined when this machine cannot listen on them (only 127.0.0.1 on loopback). */
+export async function portFreeOn (addresses: string[]): Promise<number | undefined> {
+  const bindable = (host: string, port: number) => new Promise<boolean>(resolve => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, host, () => server.close(() => resolve(true)))
+  })
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort()
+    const results = await Promise.all(addresses.map(host => bindable(host, port)))
+    if (results.every(Boolean)) return port
+  }
+  return undefined
 }
