@@ -28,7 +28,8 @@ export function lazyDocsPage (document: () => unknown, routePrefix: string) {
       throw error
     })
     const answer = await (await page).inject({ method: request.method as 'GET' | 'HEAD', url: request.url, headers: request.headers })
-    if (answer.statusCode === 404) return reply.callNotFound() // in the gateway's own envelope
+    // No such file (or a path the static server refuses, such as an encoded NUL): the gateway's own 404 envelope.
+    if (answer.statusCode >= 400) return reply.callNotFound()
     for (const [name, value] of Object.entries(answer.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value)
     }

@@ -20,17 +20,22 @@ function sampled (text: string): string {
   return `${text.length}\u0001${text.slice(0, SAMPLE_CHARS)}\u0001${text.slice(-SAMPLE_CHARS)}`
 }
 
-/** A message's content as a bounded string: text as is or sampled, content parts field by field (many parts sampled too). */
+/**
+ * A message's content as JSON with long texts and long lists sampled: exactly `JSON.stringify` of it when nothing
+ * is long, so the conversations of short prompts keep the sessions (and upstream keys) they had when the whole
+ * content was serialised.
+ */
 function fingerprint (value: unknown, depth = 0): string {
-  if (typeof value === 'string') return sampled(value)
-  if (typeof value !== 'object' || value === null || depth > 4) return String(value)
+  if (typeof value === 'string') return JSON.stringify(sampled(value))
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value) ?? 'null'
+  if (depth > 4) return '"…"' // content parts nest three deep; deeper is not worth reading
   if (Array.isArray(value)) {
     const items = value.length <= 2 * SAMPLE_ITEMS ? value : [value.length, ...value.slice(0, SAMPLE_ITEMS), ...value.slice(-SAMPLE_ITEMS)]
-    return `[${items.map(item => fingerprint(item, depth + 1)).join('\u0002')}]`
+    return `[${items.map(item => fingerprint(item, depth + 1)).join(',')}]`
   }
-  let out = '{'
-  for (const [key, item] of Object.entries(value)) out += `${key}\u0003${fingerprint(item, depth + 1)}\u0002`
-  return `${out}}`
+  const fields: string[] = []
+  for (const [key, item] of Object.entries(value)) if (item !== undefined) fields.push(`${JSON.stringify(key)}:${fingerprint(item, depth + 1)}`)
+  return `{${fields.join(',')}}`
 }
 
 /**
@@ -44,7 +49,9 @@ export function sessionId (header: unknown, body: { user?: unknown, messages?: M
   const system = messages.find(message => message.role === 'system' || message.role === 'developer')
   const firstUser = messages.find(message => message.role === 'user')
   const digest = createHash('sha256')
-  digest.update(`${fingerprint(system?.content ?? null)}\u0000${fingerprint(firstUser?.content ?? null)}`)
+  digest.update(fingerprint(system?.content ?? null))
+  digest.update('\u0000')
+  digest.update(fingerprint(firstUser?.content ?? null))
   return `c:${digest.digest('hex').slice(0, 24)}`
 }
 

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { createHash } from 'node:crypto'
 import { sessionId } from '../../src/sessions.ts'
 
 const longText = (seed: string, size: number) => `${seed} ${'lorem ipsum dolor sit amet, 文脈 '.repeat(Math.ceil(size / 30))}`.slice(0, size)
@@ -36,4 +37,12 @@ t.test('the client may name the session: a header first, then `user`', async t =
   t.equal(sessionId('', { user: 'u1', messages: [system] }), 'u:u1')
   t.equal(sessionId(undefined, { user: 'x'.repeat(500) }).length, 202)
   t.equal(sessionId(undefined, {}), sessionId(undefined, { messages: [] }))
+})
+
+t.test('short prompts keep the session a digest of their whole JSON gave them (affinity survives the sampling)', async t => {
+  const whole = (system: unknown, first: unknown) =>
+    `c:${createHash('sha256').update(JSON.stringify(system)).update('\u0000').update(JSON.stringify(first)).digest('hex').slice(0, 24)}`
+  const parts = [{ type: 'text', text: 'look at "this"' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }]
+  t.equal(sessionId(undefined, { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }] }), whole('Be brief.', 'hi'))
+  t.equal(sessionId(undefined, { messages: [{ role: 'user', content: parts }] }), whole(null, parts))
 })
