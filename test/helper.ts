@@ -13,10 +13,14 @@ interface Teardown {
 
 export type Env = Record<string, string | undefined>
 
-/** The gateway app, ready for app.inject(); closed when the test ends. */
-export async function build (t: Teardown, env: Env = {}): Promise<FastifyInstance> {
+/**
+ * The gateway app, ready for app.inject(); closed when the test ends. `beforeReady` may add hooks of the test's own
+ * (to watch requests as the routes see them) while they can still be added.
+ */
+export async function build (t: Teardown, env: Env = {}, beforeReady?: (server: FastifyInstance) => void): Promise<FastifyInstance> {
   const config = loadConfig({ LOG_LEVEL: 'silent', ...env })
   const server = Fastify(serverOptions(config))
+  beforeReady?.(server)
   await server.register(fp(app), { config })
   await server.ready()
   t.after(() => server.close())

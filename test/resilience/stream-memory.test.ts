@@ -1,14 +1,9 @@
 import t from 'tap'
-import Fastify from 'fastify'
-import fp from 'fastify-plugin'
 import type { AddressInfo } from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import app from '../../src/app.ts'
-import { loadConfig } from '../../src/config.ts'
-import { serverOptions } from '../../src/server-options.ts'
 import { startSimulator } from '../simulator/index.ts'
-import { forEachSseBlock, postJson } from '../helper.ts'
+import { build, forEachSseBlock, postJson } from '../helper.ts'
 
 // A stream can last minutes while its request body (an agent's runs to megabytes) sits in memory. Once the upstream
 // has accepted the request, the gateway must let go of it, raw and parsed, for every API family.
@@ -35,19 +30,15 @@ for (const { path, body } of families) {
   t.test(`${path}: a stream in progress no longer holds its request body`, async t => {
     const sim = await startSimulator({ defaults: { reply: 'one two three four five six seven eight', intervalMs: 150 } })
     t.after(() => sim.close())
-    const config = loadConfig({ LOG_LEVEL: 'silent', DASHSCOPE_BASE_URL: sim.url })
-    const server = Fastify(serverOptions(config))
     const bodies: Array<WeakRef<object>> = []
     const raws: Array<WeakRef<object>> = []
-    server.addHook('preHandler', async request => {
+    const server = await build(t, { DASHSCOPE_BASE_URL: sim.url }, server => server.addHook('preHandler', async request => {
       if (request.body && request.rawBody) {
         bodies.push(new WeakRef(request.body))
         raws.push(new WeakRef(request.rawBody))
       }
-    })
-    await server.register(fp(app), { config })
+    }))
     await server.listen({ port: 0, host: '127.0.0.1' })
-    t.after(() => server.close())
     const { port } = server.server.address() as AddressInfo
 
     const response = await postJson(`http://127.0.0.1:${port}${path}`, body)
